@@ -1,0 +1,41 @@
+# Every target creates .venv on first use and reuses it afterwards.
+SHELL := /bin/bash
+PYTHON ?= $(shell for p in python3.12 python3.11 python3; do command -v $$p >/dev/null && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' && { echo $$p; break; }; done)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install test demo lab instructor release lint bench clean
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.11+ is needed (python3.11 or newer on PATH)"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $@
+
+install: $(STAMP)  ## create or update .venv (project editable + dev extra)
+
+test: $(STAMP)  ## all tests: library, notebooks (nbval), grading pipeline, sandbox, browser
+	$(PY) -m pytest tests
+
+demo: $(STAMP)  ## the main job: release, grade synthetic submissions, feedback, report
+	$(VENV)/bin/course demo
+
+lab: $(STAMP)  ## JupyterLab for students (release/ notebooks, Validate, widgets)
+	$(VENV)/bin/course lab
+
+instructor: $(STAMP)  ## JupyterLab with nbgrader's instructor tools (formgrader, create assignment)
+	$(VENV)/bin/course lab --instructor
+
+release: $(STAMP)  ## regenerate release/ from source/ with nbgrader
+	$(VENV)/bin/course release --all
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+bench: $(STAMP)  ## speed benchmarks, reported as ratios against baselines in the same run
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache
