@@ -46,8 +46,11 @@ class CellVerdict:
         return self.max_points if self.passed else 0.0
 
     def messages(self):
+        """Cell problems first, then each failed check (unreached ones are implied by the problem)."""
         out = list(self.problems)
-        out += [f"{c.name}: {c.message}" for c in self.checks if not c.passed]
+        implied = bool(self.problems)
+        out += [f"{c.name}: {c.message}" for c in self.checks
+                if not c.passed and not (implied and c.message.startswith("not reached"))]
         return out
 
 

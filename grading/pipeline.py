@@ -1,0 +1,307 @@
+"""Grade every submission of a week, in parallel, resumably, into the gradebook.
+
+    summary = grade_week(course, "week2_logistic_regression", workers=2)
+
+Workers are Dask processes (a local cluster sized to the machine, or an
+existing cluster via ``scheduler="tcp://host:8786"``). Each worker keeps one
+sandbox with a warm kernel fork server, so a notebook costs its own cells
+plus a few milliseconds. Workers only compute; this process writes every
+result (files and gradebook rows), one at a time, so SQLite is safe and the
+outcome does not depend on the number of workers or their timing.
+"""
+
+import atexit
+import json
+import logging
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+
+from .course import STUDENT_ID, CourseError
+from .grade import Job, build_assignment, grade_submission, submission_hash
+from .gradebook import ensure_assignment, record
+from .kernels import KernelFactory
+from .sandbox import Limits, detect
+
+SIDE_CAR = "grading.json"
+
+
+@dataclass
+class Summary:
+    week: str
+    graded: list = field(default_factory=list)  # (student, score, max, seconds)
+    failed: list = field(default_factory=list)  # (student, reason)
+    skipped: list = field(default_factory=list)  # (student, why)
+    notes: dict = field(default_factory=dict)  # student -> [remarks]
+    seconds: float = 0.0
+    workers: int = 0
+    warnings: list = field(default_factory=list)
+
+    def table(self):
+        rows = [("student", "status", "score", "time", "reason / notes")]
+        for s, score, mx, secs in self.graded:
+            rows.append((s, "graded", f"{score:g}/{mx:g}", f"{secs:.1f}s", "; ".join(self.notes.get(s, []))[:90]))
+        for s, reason in self.failed:
+            rows.append((s, "FAILED", "", "", reason[:120]))
+        for s, why in self.skipped:
+            rows.append((s, "skipped", "", "", why))
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        lines = ["  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4] for r in rows]
+        lines.insert(1, "-" * (sum(widths) + 8 + 20))
+        lines.append(
+            f"\n{len(self.graded)} graded, {len(self.failed)} failed, {len(self.skipped)} skipped "
+            f"in {self.seconds:.1f} s with {self.workers} worker(s)"
+        )
+        return "\n".join(lines)
+
+
+# ----- worker side ---------------------------------------------------------------
+_FACTORY = None
+_FACTORY_KEY = None
+
+
+def worker_factory(limits, sandbox):
+    """This process's sandbox + fork server, created once and reused for every task."""
+    global _FACTORY, _FACTORY_KEY
+    key = (limits, sandbox)
+    if _FACTORY is not None and _FACTORY_KEY != key:
+        _FACTORY.close()
+        _FACTORY = None
+    if _FACTORY is None:
+        _FACTORY = KernelFactory(limits, sandbox=sandbox, name=f"w{os.getpid()}")
+        _FACTORY_KEY = key
+        atexit.register(close_worker_factory)
+    return _FACTORY
+
+
+def close_worker_factory():
+    global _FACTORY
+    if _FACTORY is not None:
+        _FACTORY.close()
+        _FACTORY = None
+
+
+def grade_task(assignment, job, limits, sandbox):
+    """Dask task: grade one submission, never raising for the student's sake."""
+    if not os.path.isdir(job.folder):
+        return _error_result(job, f"this worker cannot see {job.folder}: workers need the shared course directory")
+    try:
+        factory = worker_factory(limits, sandbox)
+        return grade_submission(assignment, job, factory)
+    except Exception as e:  # noqa: BLE001 - the grader's fault, reported, batch goes on
+        close_worker_factory()  # start from a clean sandbox for the next task
+        return _error_result(job, f"grading error ({type(e).__name__}: {e})", traceback.format_exc())
+
+
+def _error_result(job, reason, tb=None):
+    return {"student": job.student, "week": job.week, "status": "error", "reason": reason,
+            "traceback": tb, "notes": [], "notebooks": {}, "seconds": 0.0}
+
+
+try:
+    from distributed.diagnostics.plugin import WorkerPlugin
+except ImportError:  # pragma: no cover - dask is a declared dependency
+    WorkerPlugin = object
+
+
+class WarmSandbox(WorkerPlugin):
+    """Start each worker's sandbox as soon as the worker starts, before any task arrives."""
+
+    name = "nn-course-sandbox"
+
+    def __init__(self, limits, sandbox):
+        self.limits, self.sandbox = limits, sandbox
+
+    def setup(self, worker):
+        worker_factory(self.limits, self.sandbox)
+
+    def teardown(self, worker):
+        close_worker_factory()
+
+
+# ----- client side ------------------------------------------------------------------
+def plan(course, week, force=False, students=None):
+    """(jobs, skipped, invalid) for the submissions of ``week``."""
+    jobs, skipped, invalid = [], [], []
+    for student in students or course.students(week):
+        folder = course.submitted(student, week)
+        if not STUDENT_ID.match(student) or ".." in student:
+            invalid.append((student, "invalid student id (use ASCII letters, digits, _ . -): not graded"))
+            continue
+        if not folder.is_dir():
+            invalid.append((student, f"no submission folder {folder}"))
+            continue
+        if folder.is_symlink():
+            invalid.append((student, "the submission folder is a symbolic link: not graded"))
+            continue
+        if not force and _up_to_date(course, student, week, folder):
+            skipped.append((student, "already graded (use --force to regrade)"))
+            continue
+        jobs.append(Job(student, week, str(folder)))
+    return jobs, skipped, invalid
+
+
+def _up_to_date(course, student, week, folder):
+    side = course.autograded(student, week) / SIDE_CAR
+    try:
+        done = json.loads(side.read_text())
+    except (OSError, ValueError):
+        return False
+    from .grade import fingerprint
+
+    return (done.get("status") in ("graded", "failed") and done.get("submission_hash") == submission_hash(folder)
+            and done.get("fingerprint") == fingerprint(course, week) and _in_gradebook(course, student, week))
+
+
+def _in_gradebook(course, student, week):
+    from nbgrader.api import MissingEntry
+
+    with course.gradebook() as gb:
+        try:
+            gb.find_submission(week, student)
+            return True
+        except MissingEntry:
+            return False
+
+
+def write_result(course, result):
+    """Store one result: autograded files, the gradebook rows, then the sidecar (the 'done' mark)."""
+    student, week = result["student"], result["week"]
+    out = course.autograded(student, week)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, nb in result["notebooks"].items():
+        if nb.get("notebook_json"):
+            (out / f"{name}.ipynb").write_text(nb["notebook_json"])
+    if result.get("timestamp"):
+        (out / "timestamp.txt").write_text(result["timestamp"])
+    record(course, result)
+    side = {k: v for k, v in result.items() if k != "notebooks"}
+    side["notebooks"] = {n: {k: v for k, v in nb.items() if k != "notebook_json"} for n, nb in result["notebooks"].items()}
+    tmp = out / (SIDE_CAR + ".tmp")
+    tmp.write_text(json.dumps(side, indent=1))
+    tmp.replace(out / SIDE_CAR)
+
+
+def _score(result):
+    cells = [c for nb in result["notebooks"].values() for c in nb["cells"]]
+    return sum(c["points"] for c in cells), sum(c["max_points"] for c in cells)
+
+
+def grade_week(course, week, workers=None, scheduler=None, force=False, students=None, progress=True,
+               limits=None, sandbox=True, log=None):
+    """Grade ``week``'s submissions; returns a Summary. See the module docstring."""
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    t0 = time.monotonic()
+    course.check_week(week)
+    limits = limits or Limits()
+    summary = Summary(week)
+    if sandbox:
+        summary.warnings = list(detect().warnings)
+        for w in summary.warnings:
+            log(f"WARNING: {w}")
+    else:
+        summary.warnings = ["sandbox disabled (--no-sandbox): student code runs unconfined"]
+        log("WARNING: " + summary.warnings[0])
+    ensure_assignment(course, week)
+    jobs, summary.skipped, invalid = plan(course, week, force, students)
+    summary.failed += invalid
+    if not jobs:
+        summary.seconds = time.monotonic() - t0
+        return summary
+    with KernelFactory(limits, sandbox=sandbox, name=f"ref{os.getpid()}") as factory:
+        assignment = build_assignment(course, week, factory, log=log)
+    results = _run(assignment, jobs, workers, scheduler, limits, sandbox, progress, summary)
+    for result in results:
+        _account(course, summary, result)
+    summary.seconds = time.monotonic() - t0
+    return summary
+
+
+def _account(course, summary, result):
+    student = result["student"]
+    summary.notes[student] = list(result.get("notes", []))
+    for name, nb in result["notebooks"].items():
+        summary.notes[student] += nb.get("notes", [])
+        if nb.get("run_status") not in (None, "ok"):
+            summary.notes[student].append(f"{name}: {nb['run_detail']}")
+    if result["status"] == "error":
+        summary.failed.append((student, result["reason"] + " (not recorded; rerun to retry)"))
+        return
+    write_result(course, result)
+    if result["status"] == "failed":
+        summary.failed.append((student, result["reason"]))
+    else:
+        score, mx = _score(result)
+        summary.graded.append((student, score, mx, result.get("seconds", 0.0)))
+
+
+def _run(assignment, jobs, workers, scheduler, limits, sandbox, progress, summary):
+    """Yield results as they complete (in-process when workers == 0)."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(jobs), desc=f"grading {assignment.week}", unit="nb", disable=not progress,
+               file=sys.stderr)
+    if workers == 0 and not scheduler:
+        summary.workers = 0
+        try:
+            for job in jobs:
+                result = grade_task(assignment, job, limits, sandbox)
+                bar.update(1)
+                yield result
+        finally:
+            close_worker_factory()
+            bar.close()
+        return
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler:
+        client = Client(scheduler, timeout="30s")
+    else:
+        n = workers or os.cpu_count() or 1
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                               memory_limit=0, silence_logs=logging.ERROR)
+        client = Client(cluster)
+    try:
+        client.register_plugin(WarmSandbox(limits, sandbox))
+        summary.workers = len(client.scheduler_info()["workers"])
+        shared = client.scatter(assignment, broadcast=True)
+        futures = [client.submit(grade_task, shared, job, limits, sandbox, pure=False, retries=1) for job in jobs]
+        by_future = dict(zip(futures, jobs))
+        for future in as_completed(futures):
+            job = by_future[future]
+            try:
+                result = future.result()
+            except Exception as e:  # noqa: BLE001 - a worker died (killed, out of memory)
+                result = _error_result(job, f"the grading worker was lost ({type(e).__name__})")
+            bar.update(1)
+            yield result
+    finally:
+        bar.close()
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def collect_results(course, week):
+    """Every stored result of ``week`` (the sidecars in autograded/), by student."""
+    out = {}
+    base = course.root / "autograded"
+    if not base.exists():
+        return out
+    for side in sorted(base.glob(f"*/{week}/{SIDE_CAR}")):
+        try:
+            out[side.parent.parent.name] = json.loads(side.read_text())
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def check_scheduler_address(address):
+    if not address.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
+        raise CourseError(f"--scheduler expects an address like tcp://host:8786, got {address!r}")
+    return address
+
+

@@ -1,0 +1,84 @@
+"""Build the student version of a week with nbgrader, and prove nothing secret leaked."""
+
+import re
+
+import nbformat
+
+from .course import CourseError
+from .notebook import HIDDEN_BEGIN, HIDDEN_END, cell_role
+
+_REGIONS = [
+    ("### BEGIN SOLUTION", "### END SOLUTION"),
+    (HIDDEN_BEGIN, HIDDEN_END),
+    ("### BEGIN MARK SCHEME", "### END MARK SCHEME"),
+]
+
+
+def release(course, week):
+    """nbgrader generate_assignment for ``week`` into release/, then check it for leaks."""
+    course.check_week(week)
+    result = course.nbgrader_api().generate_assignment(week, force=True, create=True)
+    if not result.get("success"):
+        log = (result.get("log") or "") + (result.get("error") or "")
+        raise CourseError(f"nbgrader generate_assignment {week} failed:\n{log[-2000:]}")
+    for name in course.notebooks(week):
+        path = course.release(week) / f"{name}.ipynb"
+        _normalise(path)
+        problems = leaks(course.source(week) / f"{name}.ipynb", path)
+        if problems:
+            raise CourseError(f"{path} would leak instructor content:\n  " + "\n  ".join(problems))
+    return course.release(week)
+
+
+def _normalise(path):
+    """Keep the committed release stable: no outputs, no execution counts, no widget state."""
+    nb = nbformat.read(path, 4)
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nbformat.write(nb, path)
+
+
+def secret_lines(source_nb):
+    """Lines of the source notebook that must never appear in the student version."""
+    secrets, public = set(), set()
+    for cell in source_nb.cells:
+        role = cell_role(cell)
+        lines = cell.source.splitlines()
+        if role == "manual":  # the whole model answer and rubric
+            secrets |= {ln.strip() for ln in lines}
+            continue
+        inside = False
+        for line in lines:
+            s = line.strip()
+            if any(s.startswith(b) for b, _ in _REGIONS):
+                inside = True
+            elif any(s.startswith(e) for _, e in _REGIONS):
+                inside = False
+            else:
+                (secrets if inside else public).add(s)
+    # Lines that are also public (a setup line repeated in a hidden test) are not secret;
+    # short or generic lines ("return W", "```") also occur in honest text.
+    return {s for s in secrets - public if len(s) >= 24 and re.search(r"[A-Za-z]", s)}
+
+
+def leaks(source_path, release_path):
+    """Problems found in a release notebook: markers, solution lines, hidden tests, rubrics."""
+    src = nbformat.read(source_path, 4)
+    rel = nbformat.read(release_path, 4)
+    problems = []
+    rel_text = "\n".join(c.source for c in rel.cells)
+    for begin, end in _REGIONS:
+        for marker in (begin, end):
+            if marker in rel_text:
+                problems.append(f"marker {marker!r} is present")
+    rel_lines = {ln.strip() for ln in rel_text.splitlines()}
+    for secret in sorted(secret_lines(src)):
+        if secret in rel_lines:
+            problems.append(f"instructor line present: {secret[:80]!r}")
+    for cell in rel.cells:
+        if cell.cell_type == "code" and cell.get("outputs"):
+            problems.append("a code cell has stored outputs")
+            break
+    return problems

@@ -1,0 +1,141 @@
+"""Read a submission folder without trusting anything in it.
+
+Each problem becomes a clear, per-submission reason; nothing here modifies
+the submitted files or follows a symbolic link.
+"""
+
+import json
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MAX_NOTEBOOK_BYTES = 100 * 2**20
+MAX_EXTRA_BYTES = 50 * 2**20
+MAX_EXTRA_FILES = 500
+
+
+@dataclass
+class NotebookFile:
+    expected: str  # notebook name the week expects (without .ipynb)
+    path: Path | None = None  # what we grade for it, if anything
+    nb: dict | None = None  # parsed JSON
+    problem: str | None = None  # why it cannot be graded
+
+
+@dataclass
+class Submission:
+    student: str
+    week: str
+    folder: Path
+    notebooks: dict = field(default_factory=dict)  # expected name -> NotebookFile
+    extra_files: list = field(default_factory=list)  # (relative path, absolute path)
+    notes: list = field(default_factory=list)
+
+    @property
+    def gradeable(self):
+        return any(n.nb is not None for n in self.notebooks.values())
+
+
+def read_notebook(path):
+    """Parse a notebook file defensively: (dict, None) or (None, reason)."""
+    try:
+        st = os.lstat(path)
+    except OSError as e:
+        return None, f"cannot read the file ({e.strerror})"
+    if stat.S_ISLNK(st.st_mode):
+        return None, "the notebook is a symbolic link; submit the file itself"
+    if not stat.S_ISREG(st.st_mode):
+        return None, "the notebook is not a regular file"
+    if st.st_size == 0:
+        return None, "the notebook file is empty"
+    if st.st_size > MAX_NOTEBOOK_BYTES:
+        return None, f"the notebook is {st.st_size / 2**20:.0f} MB, over the {MAX_NOTEBOOK_BYTES // 2**20} MB limit (clear its outputs and resubmit)"
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as f:
+        raw = f.read(MAX_NOTEBOOK_BYTES + 1)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, "not a notebook: the file is not UTF-8 text (a binary file?)"
+    try:
+        nb = json.loads(text)
+    except json.JSONDecodeError as e:
+        return None, f"not a notebook: invalid JSON at line {e.lineno}, column {e.colno} ({e.msg})"
+    except RecursionError:
+        return None, "not a notebook: JSON nested too deeply"
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        return None, "not a notebook: no list of cells"
+    major = nb.get("nbformat")
+    if major != 4:
+        found = f"nbformat {major}" if isinstance(major, int) else "no nbformat version"
+        return None, f"unsupported notebook format: {found}; expected nbformat 4 (save it with Jupyter 4 or newer)"
+    if not all(isinstance(c, dict) for c in nb["cells"]):
+        return None, "not a notebook: a cell is not an object"
+    return nb, None
+
+
+def inspect(folder, student, week, expected_names):
+    """Look at ``folder`` (a student's submission for ``week``) and decide what to grade."""
+    folder = Path(folder)
+    sub = Submission(student, week, folder)
+    notebooks, others = {}, []
+    for rel, full, kind in _walk(folder, sub.notes):
+        if kind == "file" and rel.endswith(".ipynb") and "/" not in rel:
+            notebooks[rel[:-6]] = full
+        elif kind == "file":
+            others.append((rel, full))
+        elif kind == "link" and rel.endswith(".ipynb"):
+            notebooks[rel[:-6]] = full  # read_notebook refuses it with a clear reason
+    unclaimed = [n for n in notebooks if n not in expected_names]
+    for name in expected_names:
+        nf = NotebookFile(name)
+        sub.notebooks[name] = nf
+        path = notebooks.get(name)
+        if path is None and len(expected_names) == 1 and len(unclaimed) == 1:
+            path = notebooks[unclaimed[0]]
+            sub.notes.append(f"{unclaimed[0]}.ipynb was graded as {name}.ipynb (the notebook was renamed)")
+            unclaimed = []
+        if path is None:
+            nf.problem = f"{name}.ipynb is missing from the submission"
+            continue
+        nf.path = path
+        nf.nb, nf.problem = read_notebook(path)
+    for extra in unclaimed:
+        sub.notes.append(f"extra notebook {extra}.ipynb was not graded")
+    total = 0
+    for rel, full in others:
+        if rel in ("timestamp.txt",) or rel.startswith(".ipynb_checkpoints/"):
+            continue
+        size = os.lstat(full).st_size
+        if len(sub.extra_files) >= MAX_EXTRA_FILES or total + size > MAX_EXTRA_BYTES:
+            sub.notes.append(f"{rel} and further files were not copied (over {MAX_EXTRA_FILES} files or {MAX_EXTRA_BYTES // 2**20} MB)")
+            break
+        total += size
+        sub.extra_files.append((rel, full))
+    return sub
+
+
+def _walk(folder, notes, depth=0, prefix=""):
+    """Yield (relative path, path, kind) without following symbolic links."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as e:
+        notes.append(f"cannot list {prefix or '.'}: {e.strerror}")
+        return
+    for entry in entries:
+        rel = prefix + entry.name
+        if not entry.name.isprintable():
+            notes.append(f"a file with an unprintable name was ignored ({entry.name!r})")
+            continue
+        if entry.is_symlink():
+            target = os.readlink(entry.path)
+            inside = os.path.realpath(entry.path).startswith(os.path.realpath(folder) + os.sep)
+            where = "inside" if inside else "outside"
+            notes.append(f"symbolic link {rel} -> {target} ({where} the submission) was ignored")
+            yield rel, Path(entry.path), "link"
+        elif entry.is_dir(follow_symlinks=False):
+            if depth < 4:
+                yield from _walk(entry.path, notes, depth + 1, rel + "/")
+        elif entry.is_file(follow_symlinks=False):
+            yield rel, Path(entry.path), "file"
