@@ -135,6 +135,10 @@ class Zygote:
             (resource.RLIMIT_FSIZE, lim.get("file_bytes")),
             (resource.RLIMIT_NOFILE, lim.get("open_files")),
         ]
+        if lim.get("memory_bytes"):
+            # Address space counts every mapping inherited from the zygote (libraries,
+            # numpy's arenas), so the cap is "what we already have + the allowance".
+            pairs[2] = (resource.RLIMIT_AS, _vm_size() + lim["memory_bytes"])
         for which, value in pairs:
             if value:
                 hard = value + 5 if which == resource.RLIMIT_CPU else value  # SIGXCPU, then SIGKILL
@@ -195,6 +199,14 @@ class Zygote:
                 os.waitpid(p, 0)
             except ChildProcessError:
                 pass
+
+
+def _vm_size():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
 
 
 def _all_pids():

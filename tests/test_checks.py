@@ -1,0 +1,172 @@
+"""course_lib.checks and the probe wire: type → shape → values, named mistakes, hostile values."""
+
+import json
+
+import numpy as np
+import pytest
+
+from course_lib import _wire
+from course_lib.checks import CheckFailed, check_accuracy, check_at_most, check_close, check_equal, compare
+
+
+class AlwaysEqual:
+    def __eq__(self, other):
+        return True
+
+    __hash__ = None
+
+    def __bool__(self):
+        return True
+
+    shape = (2,)
+
+
+class FakeArray:
+    def __array__(self, dtype=None, copy=None):
+        return np.array([0.5, 0.8807970779778823])
+
+
+class SneakyNdarray(np.ndarray):
+    def __eq__(self, other):
+        return np.ones(self.shape, dtype=bool)
+
+
+class TruthyFloat(float):
+    def __eq__(self, other):
+        return True
+
+    __hash__ = float.__hash__
+
+
+EXPECTED = np.array([0.5, 0.8807970779778823])
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [AlwaysEqual(), FakeArray(), EXPECTED.view(SneakyNdarray) * 0 + 7, [0.5, 0.8807970779778823]],
+    ids=["__eq__", "__array__", "ndarray-subclass", "list"],
+)
+def test_values_that_claim_equality_fail(hostile):
+    v = compare("close", hostile, EXPECTED)
+    assert not v.ok and v.message
+
+
+def test_float_subclass_with_eq_is_not_a_number():
+    assert not compare("close", TruthyFloat(3.0), 0.5).ok
+    assert compare("close", 0.5, 0.5).ok and compare("close", np.float64(0.5), 0.5).ok
+
+
+def test_ndarray_subclass_is_rejected_even_with_right_values():
+    assert not compare("close", EXPECTED.view(SneakyNdarray), EXPECTED).ok
+
+
+def test_type_then_shape_then_values_with_targeted_hints():
+    W = np.arange(6.0).reshape(3, 2)
+    assert "transposed" in compare("close", W.T, W).message
+    assert "got None" in compare("close", None, W).message and "return" in compare("close", None, W).message
+    assert "axis of length 1" in compare("close", W.reshape(3, 2, 1), W).message
+    assert "(1, 1)" in compare("close", np.array([[0.7]]), 0.7).message
+    assert "nan" in compare("close", np.array([np.nan, 1.0]), np.array([0.0, 1.0])).message
+
+
+def test_generic_mistake_recognition():
+    e = np.array([[1.0, -2.0, 3.0], [0.5, 4.0, -1.0]])
+    assert "sign is flipped" in compare("close", -e, e).message
+    assert "sum where a mean belongs" in compare("close", 5 * e, e).message
+    assert "½ or 2" in compare("close", 2 * e, e).message
+    assert "same constant" in compare("close", e + 0.3, e).message
+    square = np.array([[1.0, 2.0], [3.0, 4.0]])
+    assert "transpose" in compare("close", square.T, square).message
+
+
+def test_named_mistakes_win_over_generic_hints():
+    X, W, b = np.ones((2, 3)), np.arange(6.0).reshape(3, 2), np.array([1.0, -1.0])
+    v = compare("close", X @ W, X @ W + b, mistakes={"forgot to add the bias b": X @ W})
+    assert not v.ok and v.mistake == "forgot to add the bias b"
+    assert v.message == "It looks like you forgot to add the bias b."
+
+
+def test_a_mistake_equal_to_the_answer_is_never_reported():
+    e = np.array([1.0, 2.0])
+    assert compare("close", e, e, mistakes={"did something": e.copy()}).ok
+
+
+def test_tuples_and_dicts_are_compared_part_by_part():
+    exp = (np.ones((2, 3)), np.zeros(3))
+    v = compare("close", (np.ones((2, 3)), np.ones(3)), exp, labels=("dW", "db"))
+    assert not v.ok and v.message.startswith("db")
+    assert compare("close", {"W1": np.eye(2)}, {"W1": np.eye(2)}).ok
+    assert "missing keys" in compare("close", {}, {"W1": np.eye(2)}).message
+
+
+def test_accuracy_and_bounds():
+    y = np.array([0, 1, 1, 0, 1])
+    assert compare("accuracy", np.array([0, 1, 1, 0, 0]), y, min_accuracy=0.8).ok
+    assert not compare("accuracy", np.array([0, 1, 0, 0, 0]), y, min_accuracy=0.8).ok
+    assert "argmax" in compare("accuracy", np.eye(5)[:, :2], y, min_accuracy=0.8).message
+    assert compare("at_most", 0.1, 0.2).ok and not compare("at_most", np.nan, 0.2).ok
+    assert not compare("at_least", AlwaysEqual(), 0.2).ok
+
+
+def test_check_functions_print_a_pass_line_or_raise_with_hint(capsys):
+    check_close("sigmoid(0)", np.array([0.5]), [0.5])
+    assert "✔ sigmoid(0)" in capsys.readouterr().out
+    with pytest.raises(CheckFailed, match="Hint: remember the minus"):
+        check_close("sigmoid(2)", np.array([0.1]), [0.88], hint="remember the minus")
+    with pytest.raises(CheckFailed):
+        check_equal("count", 13.5, 13)
+    check_equal("count", 13, 13)
+    with pytest.raises(CheckFailed, match="below the target"):
+        check_accuracy("acc", np.array([1, 1]), [0, 1], min_accuracy=0.9)
+    with pytest.raises(CheckFailed):
+        check_at_most("loss", 3.0, 1.0)
+
+
+def test_hidden_messages_do_not_echo_student_values():
+    secret = np.array([123.456, 789.0])
+    v = compare("close", secret, np.array([1.0, 2.0]), show_values=False)
+    assert "123" not in v.message and "789" not in v.message
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, True, 3, -2**70, 0.1, float("nan"), float("-inf"), "text", np.float32(1.5), np.int64(7),
+     np.arange(6, dtype=np.float32).reshape(2, 3), np.array([True, False]), np.array(2.5),
+     (np.ones(2), 3), [1, [2.0, None]], {"W1": np.eye(2), "b1": np.zeros(2)}],
+)
+def test_wire_round_trip(value):
+    back = _wire.decode(json.loads(json.dumps(_wire.encode(value))))
+    if isinstance(value, np.ndarray):
+        assert type(back) is np.ndarray and back.dtype == value.dtype and np.array_equal(back, value)
+    elif isinstance(value, float) and np.isnan(value):
+        assert np.isnan(back)
+    elif isinstance(value, (tuple, list, dict)):
+        assert type(back) is type(value)
+    else:
+        assert back == value
+
+
+@pytest.mark.parametrize("value", [AlwaysEqual(), FakeArray(), EXPECTED.view(SneakyNdarray), TruthyFloat(1.0),
+                                   np.array([object()], dtype=object)])
+def test_wire_turns_hostile_values_into_opaque(value):
+    back = _wire.decode(json.loads(json.dumps(_wire.encode(value))))
+    assert isinstance(back, _wire.Opaque)
+    assert not compare("close", back, EXPECTED).ok
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"t": "nd", "dtype": "|O", "shape": [1], "b64": ""},
+        {"t": "nd", "dtype": "<f8", "shape": [2], "b64": "AAAA"},
+        {"t": "nd", "dtype": "<f8", "shape": [10**9], "b64": ""},
+        {"t": "nd", "dtype": "<f8", "shape": [-1], "b64": ""},
+        {"t": "int", "v": "9" * 500},
+        {"t": "float", "v": 1.5},
+        {"t": "eval", "v": "__import__('os')"},
+        ["not", "a", "dict"],
+    ],
+)
+def test_wire_decoder_rejects_malformed_reports(bad):
+    with pytest.raises(_wire.WireError):
+        _wire.decode(bad)
