@@ -1,0 +1,237 @@
+"""The grading pipeline on a tiny course: parallel = serial, resumable, bad input, outputs, CLI."""
+
+import csv
+import hashlib
+import io
+import os
+import zipfile
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grading.cli import build_parser, main
+from grading.collect import collect
+from grading.feedback import write_feedback
+from grading.gradebook import cell_scores, export_csv, totals
+from grading.pipeline import collect_results, grade_week
+from grading.report import summarize, write_report
+from tests.conftest import release_nb, submit
+from tests.fixtures import toy
+
+pytestmark = pytest.mark.slow
+W = toy.WEEK
+
+
+def tree_digest(root):
+    h = hashlib.sha256()
+    for p in sorted(Path(root).rglob("*")):
+        h.update(str(p.relative_to(root)).encode())
+        if p.is_symlink():
+            h.update(os.readlink(p).encode())
+        elif p.is_file():
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def class_of_students(course):
+    rel = release_nb(course)
+    submit(course, "alice", toy.solved(rel))
+    submit(course, "bob", rel)
+    submit(course, "carol", toy.solved(rel, affine=toy.AFFINE_SOLUTION.replace("X @ W + b", "X @ W")))
+    submit(course, "dave", toy.solved(rel, sigmoid=toy.SIGMOID_SOLUTION.replace("np.exp(-np.abs(z))", "np.exp(np.abs(z))")))
+    return {"alice": 3, "bob": 0, "carol": 2, "dave": 1}
+
+
+def test_parallel_grading_equals_serial_grading(toy_course, tmp_path):
+    expected = class_of_students(toy_course)
+    serial = grade_week(toy_course, W, workers=0, progress=False)
+    serial_scores = cell_scores(toy_course, W)
+    serial_msgs = {s: [c["messages"] for c in r["notebooks"][W]["cells"]] for s, r in collect_results(toy_course, W).items()}
+    parallel = grade_week(toy_course, W, workers=2, force=True, progress=False)
+    assert parallel.workers == 2 and len(parallel.graded) == len(serial.graded) == 4
+    assert cell_scores(toy_course, W) == serial_scores
+    assert {s: [c["messages"] for c in r["notebooks"][W]["cells"]] for s, r in collect_results(toy_course, W).items()} == serial_msgs
+    assert {s: t[0] for s, t in totals(toy_course, W).items()} == expected
+    carol = collect_results(toy_course, W)["carol"]["notebooks"][W]["cells"][1]
+    assert carol["messages"] == ["Z for 2 examples, 3 inputs, 2 units: It looks like you forgot to add the bias b.",
+                                 "Z for a 5x4 batch and 3 units: It looks like you forgot to add the bias b."]
+
+
+def test_resume_skips_graded_and_regrades_changed_or_forced(toy_course):
+    class_of_students(toy_course)
+    grade_week(toy_course, W, workers=0, progress=False)
+    again = grade_week(toy_course, W, workers=0, progress=False)
+    assert not again.graded and len(again.skipped) == 4
+    submit(toy_course, "bob", toy.solved(release_nb(toy_course)))  # bob resubmits
+    third = grade_week(toy_course, W, workers=0, progress=False)
+    assert [g[0] for g in third.graded] == ["bob"] and totals(toy_course, W)["bob"][0] == 3
+    forced = grade_week(toy_course, W, workers=0, force=True, progress=False)
+    assert len(forced.graded) == 4
+
+
+def test_bad_submissions_get_clear_reasons_and_are_never_modified(toy_course, tmp_path):
+    rel = release_nb(toy_course)
+    good = toy.solved(rel)
+    submit(toy_course, "ok_student", good)
+    submit(toy_course, "malformed", b'{"cells": [')
+    submit(toy_course, "empty", b"")
+    submit(toy_course, "binary", bytes(range(256)) * 10)
+    v3 = nbformat.v4.upgrade if False else None  # noqa: F841 - an nbformat 3 file, written by hand:
+    submit(toy_course, "old_format", b'{"nbformat": 3, "nbformat_minor": 0, "worksheets": [], "cells": []}')
+    d = submit(toy_course, "renamed", good, name="my_homework")
+    d = submit(toy_course, "extra", good)
+    nbformat.write(good, d / "scratch.ipynb")
+    d = toy_course.submitted("missing", W)
+    d.mkdir(parents=True)
+    (d / "notes.txt").write_text("forgot the notebook")
+    d = submit(toy_course, "link_outside", good)
+    (d / "passwd").symlink_to("/etc/passwd")
+    d = toy_course.submitted("link_notebook", W)
+    d.mkdir(parents=True)
+    (d / f"{W}.ipynb").symlink_to(toy_course.source(W) / f"{W}.ipynb")  # the solution!
+    d = submit(toy_course, "huge", b"")
+    with open(d / f"{W}.ipynb", "wb") as f:
+        f.truncate(101 * 2**20)
+    for odd in ["ünïcode", "with space", "..", ".hidden"]:
+        (toy_course.submitted() / odd / W).mkdir(parents=True, exist_ok=True)
+        nbformat.write(good, toy_course.submitted() / odd / W / f"{W}.ipynb") if odd != ".." else None
+    before = tree_digest(toy_course.submitted())
+
+    summary = grade_week(toy_course, W, workers=2, progress=False)
+
+    assert tree_digest(toy_course.submitted()) == before
+    failed = dict(summary.failed)
+    graded = {g[0]: g[1] for g in summary.graded}
+    assert graded["ok_student"] == 3 and graded["renamed"] == 3 and graded["extra"] == 3
+    assert graded["link_outside"] == 3
+    assert "invalid JSON" in failed["malformed"]
+    assert "empty" in failed["empty"]
+    assert "not UTF-8" in failed["binary"]
+    assert "nbformat 3" in failed["old_format"]
+    assert "missing" in failed["missing"]
+    assert "symbolic link" in failed["link_notebook"]
+    assert "100 MB" in failed["huge"]
+    assert "invalid student id" in failed["ünïcode"] and "invalid student id" in failed["with space"]
+    assert ".hidden" not in failed and ".hidden" not in graded
+    notes = summary.notes
+    assert any("renamed" in n for n in notes["renamed"])
+    assert any("extra notebook scratch.ipynb" in n for n in notes["extra"])
+    assert any("/etc/passwd" in n and "outside" in n for n in notes["link_outside"])
+    table = summary.table()
+    assert "malformed" in table and "FAILED" in table
+
+
+def test_feedback_report_and_export(toy_course, tmp_path):
+    expected = class_of_students(toy_course)
+    grade_week(toy_course, W, workers=0, progress=False)
+    paths = write_feedback(toy_course, W)
+    assert len(paths) == 4
+    hidden_lines = [ln.strip() for ln in toy.SIGMOID_TESTS.splitlines() + toy.AFFINE_TESTS.splitlines()
+                    if ln.strip() and not ln.startswith("###")]
+    for p in paths:
+        page = p.read_text()
+        for line in hidden_lines:
+            assert line not in page, f"test code leaked into {p}: {line}"
+    carol = (toy_course.feedback("carol", W) / f"{W}.html").read_text()
+    assert "forgot to add the bias b" in carol and "2 / 3" in carol
+    bob = (toy_course.feedback("bob", W) / f"{W}.html").read_text()
+    assert "not done yet" in bob and "no answer" in bob
+
+    report = write_report(toy_course, W).read_text()
+    assert report.count("<img") == 3 and "Most common failures" in report
+    s = summarize(collect_results(toy_course, W))
+    assert s["exercise_means"][0][1] in ("w9_sigmoid_tests", "w9_affine_tests")
+    assert any("forgot to add the bias b" in msg for msg, _ in s["failures"])
+
+    out = export_csv(toy_course, tmp_path / "grades.csv")
+    rows = {r["student_id"]: r for r in csv.DictReader(out.open())}
+    assert {s: float(r["raw_score"]) for s, r in rows.items()} == {s: float(v) for s, v in expected.items()}
+
+
+def _zip(path, entries):
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+    return path
+
+
+def test_collect_folder_and_zip_keeps_history(toy_course, tmp_path):
+    good = nbformat.writes(toy.solved(release_nb(toy_course)))
+    blank = nbformat.writes(release_nb(toy_course))
+    z1 = _zip(tmp_path / "a.zip", {f"alice/{W}/{W}.ipynb": blank, f"alice/{W}/timestamp.txt": "2026-01-01 10:00:00 UTC",
+                                   f"bob/{W}.ipynb": blank})
+    r = collect(toy_course, z1, week=W)
+    assert {(s, st) for s, _, st, _ in r.rows} == {("alice", "collected"), ("bob", "collected")}
+    z2 = _zip(tmp_path / "b.zip", {f"alice/{W}/{W}.ipynb": good, f"alice/{W}/timestamp.txt": "2026-01-02 10:00:00 UTC"})
+    r = collect(toy_course, z2)
+    assert r.rows[0][2] == "updated"
+    assert (toy_course.submitted("alice", W) / f"{W}.ipynb").read_text() == good
+    history = list((toy_course.submitted() / ".history" / "alice" / W).iterdir())
+    assert len(history) == 1 and (history[0] / f"{W}.ipynb").read_text() == blank
+    z3 = _zip(tmp_path / "c.zip", {f"alice/{W}/{W}.ipynb": blank + " ", f"alice/{W}/timestamp.txt": "2025-12-01 10:00:00 UTC"})
+    assert collect(toy_course, z3).rows[0][2] == "older"
+    assert (toy_course.submitted("alice", W) / f"{W}.ipynb").read_text() == good  # newest kept
+    assert collect(toy_course, z2).rows[0][2] == "unchanged"
+    z4 = _zip(tmp_path / "d.zip", {f"Alice/{W}/{W}.ipynb": good, f"evil name/{W}/{W}.ipynb": good})
+    rows = {s: (st, why) for s, _, st, why in collect(toy_course, z4).rows}
+    assert rows["Alice"][0] == "rejected" and "case" in rows["Alice"][1]
+    assert rows["evil name"][0] == "rejected"
+
+
+@pytest.mark.parametrize(
+    "entries, message",
+    [
+        ({"../../etc/evil.ipynb": "x"}, "unsafe path"),
+        ({"/abs/evil.ipynb": "x"}, "unsafe path"),
+        ({"bomb/week9_toy/big.bin": "0" * (300 * 2**20)}, "zip bomb"),
+    ],
+)
+def test_collect_refuses_dangerous_archives(toy_course, tmp_path, entries, message):
+    from grading.course import CourseError
+
+    archive = _zip(tmp_path / "x.zip", entries)
+    with pytest.raises(CourseError, match=message):
+        collect(toy_course, archive)
+    assert not toy_course.submitted().exists() or not any(toy_course.submitted().iterdir())
+
+
+def test_collect_refuses_symlinks_inside_zips(toy_course, tmp_path):
+    from grading.course import CourseError
+
+    archive = tmp_path / "link.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        info = zipfile.ZipInfo(f"alice/{W}/{W}.ipynb")
+        info.external_attr = (0o120777 << 16)
+        zf.writestr(info, "/etc/passwd")
+    with pytest.raises(CourseError, match="symbolic link"):
+        collect(toy_course, archive)
+
+
+def run_cli(*args):
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as e:
+            code = e.code
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_every_command_has_help():
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    for name in sub.choices:
+        code, out, _ = run_cli(name, "--help")
+        assert code == 0 and "usage: course" in out
+
+
+def test_cli_errors_are_one_clear_line(toy_course, tmp_path):
+    code, _, err = run_cli("--course", str(toy_course.root), "grade", "week99_nope")
+    assert code == 2 and "unknown week 'week99_nope'" in err and "Traceback" not in err
+    code, _, err = run_cli("--course", str(tmp_path / "nowhere"), "doctor")
+    assert code == 2 and "not a course directory" in err
+    code, _, err = run_cli("--course", str(toy_course.root), "collect", str(tmp_path / "missing.zip"))
+    assert code == 2 and "does not exist" in err
+    code, _, err = run_cli("--course", str(toy_course.root), "grade", W, "--scheduler", "localhost:8786")
+    assert code == 2 and "tcp://" in err
