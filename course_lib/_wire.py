@@ -75,7 +75,7 @@ def encode(x, _depth=0):
     if t is np.ndarray:
         if x.dtype.kind not in "biuf" or x.size > MAX_ELEMENTS:
             return {"t": "other", "type": f"ndarray of dtype {x.dtype} and size {x.size}"}
-        a = np.ascontiguousarray(x, dtype=x.dtype.newbyteorder("<"))
+        a = np.asarray(x, dtype=x.dtype.newbyteorder("<"), order="C")  # keeps 0-d arrays 0-d
         return {
             "t": "nd",
             "dtype": a.dtype.str,
@@ -155,7 +155,7 @@ def _decode_array(obj):
     dt = np.dtype(dtype)
     if len(raw) != size * dt.itemsize:
         raise WireError("array data does not match its shape")
-    return np.frombuffer(raw, dtype=dt).reshape(shape).astype(dt.newbyteorder("="))
+    return np.frombuffer(raw, dtype=dt).reshape(tuple(shape)).astype(dt.newbyteorder("="))
 
 
 def _publish(mime, payload):

@@ -17,8 +17,8 @@ When notebooks are graded, the grader runs the same ``compare`` in its own
 process (see ``course_lib._wire``); these functions are for your feedback.
 """
 
-from dataclasses import dataclass
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -303,10 +303,10 @@ def _accuracy(predicted, labels, min_accuracy, show):
         return Verdict(False, f"expected an array of predicted labels, got {_describe(predicted)}")
     if predicted.dtype.kind not in "biuf":
         return Verdict(False, f"expected numeric labels, got dtype {predicted.dtype}")
-    if predicted.size != labels.size:
-        return Verdict(False, f"expected {labels.size} predictions (one per example), got an array of shape {predicted.shape}")
     if predicted.ndim == 2 and predicted.shape[1] > 1:
         return Verdict(False, "expected one label per example, got a 2-D array: take argmax over axis=1")
+    if predicted.size != labels.size:
+        return Verdict(False, f"expected {labels.size} predictions (one per example), got an array of shape {predicted.shape}")
     acc = float(np.mean(predicted.ravel() == labels))
     if acc >= float(min_accuracy):
         return Verdict(True)

@@ -9,8 +9,8 @@ backpropagation. Elementwise activations could use ``derivative`` directly;
 softmax couples the entries of a row, so it needs the general form.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -15,8 +15,8 @@ shape (m,) is accepted for a (m, 1) prediction. Probabilities are clipped to
 versions work from z directly and need no clipping at all.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
