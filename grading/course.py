@@ -108,6 +108,10 @@ class Course:
         cfg.merge(PyFileConfigLoader("nbgrader_config.py", path=str(self.root)).load_config())
         cfg.CourseDirectory.root = str(self.root)
         cfg.CourseDirectory.db_url = self.db_url
+        if "root" not in cfg.Exchange:  # nbgrader's API checks an exchange even when it does not use one
+            exchange = self.cache / "exchange"
+            exchange.mkdir(parents=True, exist_ok=True)
+            cfg.Exchange.root = str(exchange)
         coursedir = CourseDirectory(config=cfg)
         return NbGraderAPI(coursedir, config=cfg)
 
