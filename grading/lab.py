@@ -72,6 +72,8 @@ def command(course, instructor=False, port=None, no_browser=False, token=None):
         argv.append("--no-browser")
     if token is not None:
         argv.append(f"--IdentityProvider.token={token}")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        argv.append("--allow-root")  # containers and CI machines often run as root
     return argv, env
 
 
