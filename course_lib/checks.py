@@ -123,10 +123,11 @@ def _compare_sequence(kind, actual, expected, opts, show, path):
         return Verdict(False, f"expected {len(expected)} values, got {len(actual)}")
     labels = opts.get("labels") or [f"item {i}" for i in range(len(expected))]
     for label, a, e in zip(labels, actual, expected):
-        v = _compare(kind, a, e, {**opts, "labels": None, "mistakes": None}, show, label)
+        v = _compare(kind, a, e, {**opts, "labels": None, "mistakes": None}, show, "")
         if not v.ok:
-            return Verdict(False, f"{label}: {v.message}" if not v.message.startswith(label) else v.message, v.mistake)
-    return _with_mistakes(Verdict(True), actual, expected, kind, opts)
+            named = _with_mistakes(None, actual, expected, kind, opts)
+            return named or Verdict(False, f"{label}: {v.message}", v.mistake)
+    return Verdict(True)
 
 
 def _compare_dict(kind, actual, expected, opts, show, path):
@@ -261,12 +262,19 @@ def _generic_hint(a, e, show):
             ratios = a[big] / e[big]
             r = float(np.median(ratios))
             if np.isfinite(r) and r != 0 and np.allclose(ratios, r, rtol=1e-6) and not np.isclose(r, 1):
-                return _factor_hint(r, show)
+                # One number always has *some* ratio to another: only a round one means something.
+                if big.sum() > 1 or _round_ratio(r):
+                    return _factor_hint(r, show)
         diff = a - e
         if diff.size > 1 and np.allclose(diff, diff.flat[0], rtol=1e-6, atol=1e-9) and abs(diff.flat[0]) > 1e-9:
             c = f" ({diff.flat[0]:.4g})" if show else ""
             return f". Every value is off by the same constant{c}: a missing or extra bias/intercept term?"
     return ""
+
+
+def _round_ratio(r):
+    k = abs(r) if abs(r) >= 1 else 1 / abs(r)
+    return bool(np.isclose(k, round(k), rtol=1e-6))
 
 
 def _factor_hint(r, show):

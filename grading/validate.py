@@ -64,12 +64,14 @@ def read_notebook(path):
         return None, f"not a notebook: invalid JSON at line {e.lineno}, column {e.colno} ({e.msg})"
     except RecursionError:
         return None, "not a notebook: JSON nested too deeply"
-    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
-        return None, "not a notebook: no list of cells"
+    if not isinstance(nb, dict):
+        return None, "not a notebook: the JSON is not an object"
     major = nb.get("nbformat")
     if major != 4:
         found = f"nbformat {major}" if isinstance(major, int) else "no nbformat version"
         return None, f"unsupported notebook format: {found}; expected nbformat 4 (save it with Jupyter 4 or newer)"
+    if not isinstance(nb.get("cells"), list):
+        return None, "not a notebook: no list of cells"
     if not all(isinstance(c, dict) for c in nb["cells"]):
         return None, "not a notebook: a cell is not an object"
     return nb, None

@@ -170,3 +170,18 @@ def test_wire_turns_hostile_values_into_opaque(value):
 def test_wire_decoder_rejects_malformed_reports(bad):
     with pytest.raises(_wire.WireError):
         _wire.decode(bad)
+
+
+def test_named_mistakes_work_for_tuple_results():
+    dW, db = np.arange(6.0).reshape(3, 2), np.array([1.0, -2.0])
+    v = compare("close", (dW * 4, db * 4), (dW, db), labels=("dW", "db"),
+                mistakes={"forgot the 1/m": (dW * 4, db * 4)})
+    assert v.message == "It looks like you forgot the 1/m."
+    v = compare("close", (dW, db * 2), (dW, db), labels=("dW", "db"))
+    assert v.message.startswith("db: ") and v.message.count("db") == 1
+
+
+def test_a_single_wrong_number_gets_a_factor_hint_only_for_round_ratios():
+    assert "factor" in compare("close", 1.0, 0.5).message
+    assert "factor" in compare("close", 3.0, 1.0).message
+    assert "factor" not in compare("close", 0.7310585786, 0.5).message

@@ -92,6 +92,16 @@ def test_scatter_is_coloured_by_class():
     assert [t.get_text() for t in ax.get_legend().get_texts()][-2:] == ["y = 0", "y = 1"]
 
 
+def test_plot_data_scatters_each_class():
+    X = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 0.0], [3.0, 1.0]])
+    Y = np.eye(3)[[0, 2, 2, 1]]  # one-hot rows are accepted too
+    ax = plots.plot_data(X, Y)
+    offsets = scatter_offsets(ax)
+    assert [len(o) for o in offsets] == [1, 1, 2]
+    np.testing.assert_allclose(offsets[2], X[1:3])
+    assert ax.get_title() == "4 examples"
+
+
 def test_multiclass_probabilities_colour_regions_by_argmax():
     centers = np.array([[-2.0, 0.0], [2.0, 0.0], [0.0, 2.5]])
 
@@ -461,7 +471,10 @@ def test_widgets_render_headless_in_a_kernel():
         "plots.plot_network([2, 3, 1]);",
     ]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=120,
+    # Each cell takes < 1 s. The timeout also bounds a stall outside our code: with
+    # pyzmq 27 + jupyter_client 8 the client now and then misses the wake-up for an
+    # execute_reply that has already arrived and only finds it when the timeout fires.
+    client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=20,
                                      store_widget_state=True,
                                      resources={"metadata": {"path": str(REPO)}})
     client.execute()
