@@ -31,12 +31,22 @@ def release(course, week):
 
 
 def _normalise(path):
-    """Keep the committed release stable: no outputs, no execution counts, no widget state."""
+    """Make the student version stable and friendly.
+
+    No outputs, execution counts or widget state (so the committed release
+    only changes when the course does), and every exercise and test cell
+    tagged ``raises-exception``: JupyterLab's Run All then keeps going past an
+    exercise that is not done yet, so the student still sees every demo.
+    """
     nb = nbformat.read(path, 4)
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
+            if cell_role(cell) in ("solution", "tests"):
+                tags = list(cell.metadata.get("tags", []))
+                if "raises-exception" not in tags:
+                    cell.metadata["tags"] = tags + ["raises-exception"]
     nbformat.write(nb, path)
 
 
