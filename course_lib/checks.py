@@ -137,9 +137,10 @@ def _compare_dict(kind, actual, expected, opts, show, path):
     if missing:
         return Verdict(False, f"missing keys {missing}")
     for key in expected:
-        v = _compare(kind, actual[key], expected[key], {**opts, "mistakes": None}, show, repr(key))
+        v = _compare(kind, actual[key], expected[key], {**opts, "mistakes": None}, show, "")
         if not v.ok:
-            return Verdict(False, f"{key!r}: {v.message}", v.mistake)
+            named = _with_mistakes(None, actual, expected, kind, opts)
+            return named or Verdict(False, f"{key!r}: {v.message}", v.mistake)
     return Verdict(True)
 
 

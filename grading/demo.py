@@ -29,6 +29,16 @@ def load_mistakes(week):
     return json.loads(path.read_text()) if path.exists() else []
 
 
+def one_per_cell(mistakes):
+    """The first catalogue mistake of each solution cell: they can all be applied together."""
+    seen, out = set(), []
+    for m in mistakes:
+        if m["solution_cell"] not in seen:
+            seen.add(m["solution_cell"])
+            out.append(m)
+    return out
+
+
 def _solutions(source_nb):
     return {(c.metadata.get("nbgrader") or {}).get("grade_id"): c.source
             for c in source_nb.cells if cell_role(c) in ("solution", "manual")}
@@ -77,7 +87,8 @@ def synthetic_class(course, week, n_students=8):
         "demo_broken": {n: b'{"cells": [ this is not json' for n in names},
     }
     if mistakes:
-        students["demo_mistakes"] = {n: student_notebook(course, week, n, mistakes=mistakes) for n in names}
+        students["demo_mistakes"] = {n: student_notebook(course, week, n, mistakes=one_per_cell(mistakes))
+                                     for n in names}
     for i, m in enumerate(mistakes):
         if len(students) >= n_students:
             break

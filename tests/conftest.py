@@ -14,6 +14,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 # nbgrader runs `alembic` from PATH: make the venv's scripts visible even when pytest is
 # started as .venv/bin/pytest without activating the venv.
+# One BLAS thread in every kernel the tests start (nbval, nbgrader): threads fighting over
+# tiny matrices on a shared 2-core machine make notebooks several times slower.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 _bindir = os.path.dirname(sys.executable)
 if _bindir not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = _bindir + os.pathsep + os.environ.get("PATH", "")

@@ -174,23 +174,28 @@ def _snapshot(ns):
 
 
 def _run(code, ns, seconds, fail_on_warning):
-    """Execute ``code`` in ``ns``; True if it ran cleanly."""
+    """Execute ``code`` in ``ns``; None if it ran cleanly, else a short reason."""
     old = signal.signal(signal.SIGALRM, _alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("always")
             exec(compile(code, "<cell>", "exec"), ns)
-        return not (fail_on_warning and caught)
-    except (Exception, _Timeout):  # noqa: BLE001 - any failure kills the mutant
-        return False
+        if fail_on_warning and caught:
+            return f"{caught[0].category.__name__}: {caught[0].message}"
+        return None
+    except _Timeout:
+        return "timeout"
+    except Exception as e:  # noqa: BLE001 - any failure kills the mutant
+        return f"{type(e).__name__}: {e}"
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
 
 
-def analyse(path, seconds=20.0):
-    """(killed, survivors, baseline_ok) for every mutant of every solution cell of a source notebook."""
+def _exercises(path):
+    """Yield (solution grade_id, solution source, namespace snapshot before it, block of the
+    following cells up to its last test cell as [(role, grade_id, source)]), running the notebook."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -202,28 +207,64 @@ def analyse(path, seconds=20.0):
     cells = [(cell_role(c), (c.metadata.get("nbgrader") or {}).get("grade_id"), _strip_magics(c.source))
              for c in nb.cells if c.cell_type == "code"]
     ns = {"__name__": "__main__"}
-    killed, survivors = [], []
     for k, (role, gid, src) in enumerate(cells):
         if role == "solution":
-            # The exercise = this solution cell and everything up to its last test cell.
             block = []
-            for role2, gid2, src2 in cells[k + 1:]:
-                if role2 == "solution":
+            for cell in cells[k + 1:]:
+                if cell[0] == "solution":
                     break
-                block.append((role2, src2))
-            last_test = max((i for i, (r, _) in enumerate(block) if r == "tests"), default=-1)
-            block = block[:last_test + 1]
-            snap = _snapshot(ns)
-            for mutant, mutated in mutants_of(src, gid):
-                trial = _snapshot(snap)
-                ok = _run(mutated, trial, seconds, False) and all(
-                    _run(s, trial, seconds, r == "tests") for r, s in block)
-                plt.close("all")
-                (survivors if ok else killed).append(mutant)
-        if not _run(src, ns, 120, role == "tests"):
-            raise RuntimeError(f"the unmutated notebook fails at cell {gid or k}")
+                block.append(cell)
+            last_test = max((i for i, c in enumerate(block) if c[0] == "tests"), default=-1)
+            yield gid, src, _snapshot(ns), block[:last_test + 1]
+        failure = _run(src, ns, 120, role == "tests")
         plt.close("all")
+        if failure:
+            raise RuntimeError(f"the unmutated notebook fails at cell {gid or k}: {failure}")
+
+
+def trial(snap, source, block, seconds=20.0):
+    """Run a (changed) solution cell and its block from a snapshot: {test grade_id: reason or None}."""
+    import matplotlib.pyplot as plt
+
+    ns = _snapshot(snap)
+    outcome = {}
+    failure = _run(source, ns, seconds, False)
+    for role, gid, src in block:
+        if failure is None:
+            failure_here = _run(src, ns, seconds, role == "tests")
+        else:
+            failure_here = f"not reached: {failure}"
+        if role == "tests":
+            outcome[gid] = failure_here
+        elif failure_here and failure is None:
+            failure = failure_here
+    plt.close("all")
+    return outcome if outcome else {"(no tests)": failure}
+
+
+def analyse(path, seconds=20.0):
+    """(killed, survivors) for every mutant of every solution cell of a source notebook."""
+    killed, survivors = [], []
+    for gid, src, snap, block in _exercises(path):
+        for mutant, mutated in mutants_of(src, gid):
+            outcome = trial(snap, mutated, block, seconds)
+            (survivors if all(v is None for v in outcome.values()) else killed).append(mutant)
     return killed, survivors
+
+
+def mistake_outcomes(path, mistakes, seconds=20.0):
+    """[(mistake, {test grade_id: reason or None})] for catalogue entries applied one at a time."""
+    by_cell = {}
+    for m in mistakes:
+        by_cell.setdefault(m["solution_cell"], []).append(m)
+    out = []
+    for gid, src, snap, block in _exercises(path):
+        for m in by_cell.get(gid, []):
+            if m["replace"] not in src:
+                out.append((m, {"(catalogue)": f"{m['replace']!r} is not in {gid}"}))
+                continue
+            out.append((m, trial(snap, src.replace(m["replace"], m["with"], 1), block, seconds)))
+    return out
 
 
 def main(argv=None):

@@ -185,3 +185,10 @@ def test_a_single_wrong_number_gets_a_factor_hint_only_for_round_ratios():
     assert "factor" in compare("close", 1.0, 0.5).message
     assert "factor" in compare("close", 3.0, 1.0).message
     assert "factor" not in compare("close", 0.7310585786, 0.5).message
+
+
+def test_named_mistakes_work_for_dict_results():
+    grads = {"dW1": np.eye(2), "db1": np.ones(2)}
+    wrong = {"dW1": 3 * np.eye(2), "db1": 3 * np.ones(2)}
+    v = compare("close", wrong, grads, mistakes={"forgot the 1/m": wrong})
+    assert v.message == "It looks like you forgot the 1/m."

@@ -34,3 +34,24 @@ def test_every_allowlist_entry_explains_itself():
         assert (REPO / "source" / week).is_dir(), week
         for a in entries:
             assert len(a.get("why", "")) > 20, a
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.parent.name for p in NOTEBOOKS])
+def test_every_catalogued_mistake_fails_its_test_with_its_hint(path):
+    from grading.demo import load_mistakes
+    from tests.mutation import mistake_outcomes
+
+    mistakes = load_mistakes(path.parent.name)
+    assert len(mistakes) >= 4, f"grading/mistakes/{path.parent.name}.json needs typical mistakes"
+    problems = []
+    for m, outcome in mistake_outcomes(path, mistakes):
+        failed = outcome.get(m["fails"])
+        if not failed:
+            problems.append(f"{m['description']}: {m['fails']} did not fail ({outcome})")
+        elif m["hint"].lower() not in failed.lower():
+            problems.append(f"{m['description']}: hint {m['hint']!r} not in {failed!r}")
+        expected = {m["fails"], *m.get("also_fails", [])}  # e.g. dZ2 wrong makes dZ1 wrong too
+        others = [g for g, r in outcome.items() if r and g not in expected and not r.startswith("not reached")]
+        if others:
+            problems.append(f"{m['description']}: also fails {others}")
+    assert not problems, "\n".join(problems)

@@ -10,6 +10,7 @@
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,7 +20,7 @@ import nbformat
 import pytest
 
 from grading.course import Course
-from grading.demo import load_mistakes, student_notebook
+from grading.demo import load_mistakes, one_per_cell, student_notebook
 from grading.execute import run_notebook
 from grading.feedback import write_feedback
 from grading.gradebook import cell_scores
@@ -60,7 +61,9 @@ def test_each_week_has_the_course_shape(week):
     assert "widgets." in text and ("plt." in text or "plots." in text)
     assert "sanity" in md or "sanity" in text.lower()
     for c in exercises:
-        assert '"""' in c.source and "≈" in c.source and "->" in c.source, f"{c.grade_id}: docstring with shapes and ≈ N lines"
+        doc = c.source.split('"""')[1] if c.source.count('"""') >= 2 else ""
+        shapes = "->" in doc or "→" in doc or re.search(r"\w+: \(", doc)
+        assert "≈" in doc and shapes, f"{c.grade_id}: docstring with shapes (X: (m, n) -> ...) and ≈ N lines"
     for c in spec.test_cells:
         assert any(not ch.hidden for ch in c.checks) or c.grade_id.endswith("_tests"), c.grade_id
     assert any(ch.hidden for c in spec.test_cells for ch in c.checks), "hidden tests"
@@ -136,7 +139,7 @@ def _class(course, week):
         "correct": student_notebook(course, week, week),
         "blank": student_notebook(course, week, week, solved=set()),
         "partial": student_notebook(course, week, week, solved=set(solution_ids[::2])),
-        "mistakes": student_notebook(course, week, week, mistakes=mistakes),
+        "mistakes": student_notebook(course, week, week, mistakes=one_per_cell(mistakes)),
     }
     for i, m in enumerate(mistakes[:2]):
         students[f"mistake{i + 1}"] = student_notebook(course, week, week, mistakes=[m])
@@ -187,14 +190,14 @@ def test_parallel_grading_equals_serial_nbgrader_cell_by_cell(graded, week):
 @pytest.mark.parametrize("week", WEEKS)
 def test_each_typical_mistake_fails_its_check_with_a_hint_that_names_it(graded, week):
     stock_scores, _, course, stock = graded
-    mistakes = load_mistakes(week)
-    assert len(mistakes) >= 4, "a week needs a typical-mistakes catalogue in grading/mistakes/"
+    assert len(load_mistakes(week)) >= 4, "a week needs a typical-mistakes catalogue in grading/mistakes/"
+    mistakes = one_per_cell(load_mistakes(week))  # all applied together in one submission
     results = collect_results(course, week)
     scores = stock_scores[week]["mistakes"]
     spec = read_spec(course.source(week) / f"{week}.ipynb")
     full = sum(c.points for c in spec.test_cells)
     assert 0 < sum(scores.values()) < full, "the typical-mistakes submission should score partial points"
-    failing = {m["fails"] for m in mistakes}
+    failing = {g for m in mistakes for g in (m["fails"], *m.get("also_fails", []))}
     for m in mistakes:
         assert scores[m["fails"]] == 0, f"{m['description']}: {m['fails']} should fail"
     for gid, pts in scores.items():
@@ -206,7 +209,7 @@ def test_each_typical_mistake_fails_its_check_with_a_hint_that_names_it(graded, 
         text = " ".join(cells[m["fails"]]["messages"])
         assert m["hint"].lower() in text.lower(), f"{m['description']}: hint {m['hint']!r} not in {text!r}"
     # ...and in stock nbgrader's traceback for the single-mistake students.
-    for i, m in enumerate(mistakes[:2]):
+    for i, m in enumerate(load_mistakes(week)[:2]):
         nb = nbformat.read(stock.autograded(f"mistake{i + 1}", week) / f"{week}.ipynb", 4)
         cell = next(c for c in nb.cells if (c.metadata.get("nbgrader") or {}).get("grade_id") == m["fails"])
         shown = " ".join(o.get("evalue", "") for o in cell.outputs if o.get("output_type") == "error")
