@@ -61,8 +61,13 @@ def _count(root):
 def time_nbgrader(root):
     t = time.perf_counter()
     for week in sorted(p.name for p in (root / "source").iterdir()):
-        subprocess.run([str(Path(sys.executable).parent / "nbgrader"), "autograde", week, "--force"],
-                       cwd=root, env=_env(), check=True, capture_output=True)
+        subprocess.run(
+            [str(Path(sys.executable).parent / "nbgrader"), "autograde", week, "--force"],
+            cwd=root,
+            env=_env(),
+            check=True,
+            capture_output=True,
+        )
     return time.perf_counter() - t
 
 
@@ -104,20 +109,46 @@ def run(per_week=6):
         t1, _, _ = time_course(copies["w1"], 1)
         t2n, _, over_ns = time_course(copies["nosandbox"], 2, sandbox=False)
     mean_exec = statistics.mean(execs)
-    data = {"notebooks": n, "nbgrader_s": t_nb, "course_2w_s": t2, "course_1w_s": t1, "course_2w_nosandbox_s": t2n,
-            "mean_exec_s": mean_exec, "worker_overhead_s": statistics.mean(over2),
-            "worker_overhead_nosandbox_s": statistics.mean(over_ns)}
-    rows.append((f"throughput, course grade (2 workers) / nbgrader autograde, {n} notebooks",
-                 f"{t_nb / t2:.2f}x", "goal >= 2.5"))
+    data = {
+        "notebooks": n,
+        "nbgrader_s": t_nb,
+        "course_2w_s": t2,
+        "course_1w_s": t1,
+        "course_2w_nosandbox_s": t2n,
+        "mean_exec_s": mean_exec,
+        "worker_overhead_s": statistics.mean(over2),
+        "worker_overhead_nosandbox_s": statistics.mean(over_ns),
+    }
+    rows.append(
+        (
+            f"throughput, course grade (2 workers) / nbgrader autograde, {n} notebooks",
+            f"{t_nb / t2:.2f}x",
+            "goal >= 2.5",
+        )
+    )
     rows.append(("scaling, 1 -> 2 workers", f"{t1 / t2:.2f}x", "goal >= 1.8"))
-    rows.append(("per-notebook overhead, course grade (worker side: merge, fork, verdict)",
-                 f"{statistics.mean(over2):.3f} s", "goal <= 0.5 s"))
-    rows.append(("per-notebook overhead, course grade end to end (1 worker: wall/N - exec)",
-                 f"{t1 / n - mean_exec:.3f} s", "goal <= 0.5 s"))
+    rows.append(
+        (
+            "per-notebook overhead, course grade (worker side: merge, fork, verdict)",
+            f"{statistics.mean(over2):.3f} s",
+            "goal <= 0.5 s",
+        )
+    )
+    rows.append(
+        (
+            "per-notebook overhead, course grade end to end (1 worker: wall/N - exec)",
+            f"{t1 / n - mean_exec:.3f} s",
+            "goal <= 0.5 s",
+        )
+    )
     rows.append(("per-notebook overhead, nbgrader autograde (wall/N - exec)", f"{t_nb / n - mean_exec:.3f} s", ""))
-    rows.append(("sandbox cost per notebook (worker side, with - without)",
-                 f"{statistics.mean(over2) - statistics.mean(over_ns):+.3f} s", ""))
+    rows.append(
+        (
+            "sandbox cost per notebook (worker side, with - without)",
+            f"{statistics.mean(over2) - statistics.mean(over_ns):+.3f} s",
+            "",
+        )
+    )
     rows.append(("end-to-end, with / without sandbox (2 workers)", f"{t2 / t2n:.2f}x", ""))
     rows.append(("mean notebook execution time (cells only)", f"{mean_exec:.2f} s", ""))
     return rows, data
-

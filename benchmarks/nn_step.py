@@ -96,8 +96,9 @@ def loop_vs_vectorized(batch=256, repeat=3):
 
 
 def run():
-    rows = [("vectorized training step vs Python-loop forward pass (batch 256)",
-             f"{loop_vs_vectorized():.0f}x faster", "")]
+    rows = [
+        ("vectorized training step vs Python-loop forward pass (batch 256)", f"{loop_vs_vectorized():.0f}x faster", "")
+    ]
     for batch in (64, 512, 4096):
         f = gemm_fraction(batch)
         goal = "goal <= 1.4" if batch >= 512 else ""

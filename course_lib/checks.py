@@ -178,7 +178,9 @@ def _got(a, show):
 def _compare_array(kind, actual, expected, opts, show, where):
     if type(actual) is not np.ndarray:
         if type(actual) in (list, tuple):
-            return Verdict(False, f"expected a numpy array{where}, got a {type(actual).__name__}: wrap it in np.array(...)")
+            return Verdict(
+                False, f"expected a numpy array{where}, got a {type(actual).__name__}: wrap it in np.array(...)"
+            )
         if _scalar_like(actual) and expected.size > 1:
             return Verdict(False, f"expected an array of shape {expected.shape}{where}, got a single number")
         if not _scalar_like(actual):
@@ -190,12 +192,18 @@ def _compare_array(kind, actual, expected, opts, show, where):
         return Verdict(False, _shape_message(actual.shape, expected.shape, where))
     if expected.dtype.kind == "f" and actual.dtype.kind in "iub" and kind == "close":
         if not np.all(expected == np.round(expected)):
-            return Verdict(False, f"expected floating-point values{where}, got integers ({actual.dtype}): integer division or an int array?")
+            return Verdict(
+                False,
+                f"expected floating-point values{where}, got integers ({actual.dtype}): "
+                "integer division or an int array?",
+            )
     a = actual.astype(np.float64)
     e = expected.astype(np.float64)
     bad = ~np.isfinite(a) & np.isfinite(e)
     if bad.any():
-        return Verdict(False, f"contains nan or inf{where}: an overflow (e.g. np.exp of a large number), log(0) or 0/0?")
+        return Verdict(
+            False, f"contains nan or inf{where}: an overflow (e.g. np.exp of a large number), log(0) or 0/0?"
+        )
     if _values_ok(kind, a, e, opts):
         return Verdict(True)
     verdict = _with_mistakes(None, actual, expected, kind, opts)
@@ -255,7 +263,12 @@ def _generic_hint(a, e, show):
     """Recognise a flipped sign, a constant factor, a constant offset or a transpose."""
     with np.errstate(all="ignore"):
         big = np.abs(e) > 1e-12
-        if a.shape == e.shape and a.ndim == 2 and a.shape[0] == a.shape[1] > 1 and np.allclose(a, e.T, rtol=1e-6, atol=1e-9):
+        if (
+            a.shape == e.shape
+            and a.ndim == 2
+            and a.shape[0] == a.shape[1] > 1
+            and np.allclose(a, e.T, rtol=1e-6, atol=1e-9)
+        ):
             return ". Your result is the transpose of the expected one."
         if big.any() and np.allclose(a, -e, rtol=1e-6, atol=1e-9):
             return ". The sign is flipped: check a minus sign (gradient descent subtracts the gradient)."
@@ -288,8 +301,13 @@ def _factor_hint(r, show):
     if np.isclose(k, round(k)):
         if abs(r) > 1:
             return f". Off by a whole-number factor{factor}: a sum where a mean belongs (a missing 1/m)?"
-        return f". Too small by a whole-number factor{factor}: divided by m once too often, or a mean where a sum belongs?"
-    return f". Proportional to the expected result but scaled by a factor{factor}: check constant factors such as the learning rate or 1/m."
+        return (
+            f". Too small by a whole-number factor{factor}: divided by m once too often, or a mean where a sum belongs?"
+        )
+    return (
+        f". Proportional to the expected result but scaled by a factor{factor}: "
+        "check constant factors such as the learning rate or 1/m."
+    )
 
 
 def _bound(kind, actual, bound, show):
@@ -315,7 +333,9 @@ def _accuracy(predicted, labels, min_accuracy, show):
     if predicted.ndim == 2 and predicted.shape[1] > 1:
         return Verdict(False, "expected one label per example, got a 2-D array: take argmax over axis=1")
     if predicted.size != labels.size:
-        return Verdict(False, f"expected {labels.size} predictions (one per example), got an array of shape {predicted.shape}")
+        return Verdict(
+            False, f"expected {labels.size} predictions (one per example), got an array of shape {predicted.shape}"
+        )
     acc = float(np.mean(predicted.ravel() == labels))
     if acc >= float(min_accuracy):
         return Verdict(True)
@@ -354,8 +374,7 @@ def check_close(name, actual, expected, *, rtol=1e-6, atol=1e-8, mistakes=None, 
     the message can name it. ``labels`` names the parts of a tuple result.
     """
     __tracebackhide__ = True
-    _run("close", name, actual, expected,
-         dict(rtol=rtol, atol=atol, mistakes=mistakes, hint=hint, labels=labels))
+    _run("close", name, actual, expected, dict(rtol=rtol, atol=atol, mistakes=mistakes, hint=hint, labels=labels))
 
 
 def check_equal(name, actual, expected, *, mistakes=None, hint=None, labels=None):
@@ -422,5 +441,10 @@ def yours_or_reference(yours, reference, *args, **kwargs):
         return yours(*args, **kwargs)
     except NotImplementedError:
         name = getattr(yours, "__name__", "this function")
-        print(f"({name} is not implemented yet, so this cell uses the reference version.)")
+        if name not in _SAID_NOT_IMPLEMENTED:  # once per function, not once per call in a loop
+            _SAID_NOT_IMPLEMENTED.add(name)
+            print(f"({name} is not implemented yet, so the demos use the reference version.)")
         return reference(*args, **kwargs)
+
+
+_SAID_NOT_IMPLEMENTED = set()

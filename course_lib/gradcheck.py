@@ -33,8 +33,10 @@ def numerical_gradient(f, x, h=1e-5):
     x is restored exactly afterwards.
     """
     if not isinstance(x, np.ndarray) or x.dtype != np.float64:
-        raise TypeError("numerical_gradient needs a float64 numpy array: in float32 the "
-                        "difference f(x+h) - f(x-h) is mostly rounding noise.")
+        raise TypeError(
+            "numerical_gradient needs a float64 numpy array: in float32 the "
+            "difference f(x+h) - f(x-h) is mostly rounding noise."
+        )
     grad = np.zeros_like(x)
     flat, gflat = x.reshape(-1), grad.reshape(-1)
     if not np.shares_memory(flat, x):

@@ -75,9 +75,7 @@ class LinearRegression:
             self.W, self.b = normal_equation(X, y2)
             self.losses_ = np.array([mse_loss(X @ self.W + self.b, y2)[0]])
         else:
-            self.W, self.b, self.losses_ = _gradient_descent(
-                X, y2, mse_loss, self.learning_rate, self.epochs
-            )
+            self.W, self.b, self.losses_ = _gradient_descent(X, y2, mse_loss, self.learning_rate, self.epochs)
         return self
 
     def predict(self, X):

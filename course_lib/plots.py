@@ -56,8 +56,7 @@ def _is_integral(a):
 def _grid(X, resolution, padding):
     """A resolution × resolution grid around the data: xx, yy: (r, r), points: (r², 2)."""
     lo, hi = X.min(axis=0) - padding, X.max(axis=0) + padding
-    xx, yy = np.meshgrid(np.linspace(lo[0], hi[0], resolution),
-                         np.linspace(lo[1], hi[1], resolution))
+    xx, yy = np.meshgrid(np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution))
     return xx, yy, np.column_stack([xx.ravel(), yy.ravel()])
 
 
@@ -68,9 +67,15 @@ def _scatter_classes(ax, X, labels, classes, size=None):
         if not mask.any():
             continue
         ax.scatter(
-            X[mask, 0], X[mask, 1], s=size, c=CLASS_COLORS[i % len(CLASS_COLORS)],
-            marker=CLASS_MARKERS[i % len(CLASS_MARKERS)], edgecolors="black", linewidths=0.6,
-            label=f"y = {c:g}", zorder=3,
+            X[mask, 0],
+            X[mask, 1],
+            s=size,
+            c=CLASS_COLORS[i % len(CLASS_COLORS)],
+            marker=CLASS_MARKERS[i % len(CLASS_MARKERS)],
+            edgecolors="black",
+            linewidths=0.6,
+            label=f"y = {c:g}",
+            zorder=3,
         )
 
 
@@ -90,8 +95,9 @@ def plot_data(X, y, ax=None, title=None):
     return ax
 
 
-def plot_decision_boundary(predict, X, y, ax=None, resolution=200, padding=0.5, threshold=0.5,
-                           title=None, colorbar=True):
+def plot_decision_boundary(
+    predict, X, y, ax=None, resolution=200, padding=0.5, threshold=0.5, title=None, colorbar=True
+):
     """Colour the plane by what a classifier predicts and scatter the data on top.
 
     predict: function mapping points (k, 2) to one of
@@ -133,8 +139,7 @@ def plot_decision_boundary(predict, X, y, ax=None, resolution=200, padding=0.5, 
         if len(classes) < 2:  # keep class 1 vermillion even when only one class is present
             classes = np.array([-1, 1]) if classes[0] < 0 else np.array([0, 1])
         P = proba.reshape(xx.shape)
-        filled = ax.contourf(xx, yy, P, levels=np.linspace(0, 1, 11), cmap=PROBA_CMAP,
-                             vmin=0, vmax=1, alpha=0.6)
+        filled = ax.contourf(xx, yy, P, levels=np.linspace(0, 1, 11), cmap=PROBA_CMAP, vmin=0, vmax=1, alpha=0.6)
         if P.min() < threshold < P.max():
             ax.contour(xx, yy, P, levels=[threshold], colors="black", linewidths=2)
         # A proxy artist: contour lines have no legend label of their own.
@@ -165,8 +170,13 @@ def plot_decision_boundary(predict, X, y, ax=None, resolution=200, padding=0.5, 
             ax.plot([], [], color="black", lw=1.2, label="decision boundary")
 
     _scatter_classes(ax, X, labels, classes)
-    ax.set(xlim=(xx.min(), xx.max()), ylim=(yy.min(), yy.max()), xlabel="x₁", ylabel="x₂",
-           title="Decision boundary" if title is None else title)
+    ax.set(
+        xlim=(xx.min(), xx.max()),
+        ylim=(yy.min(), yy.max()),
+        xlabel="x₁",
+        ylabel="x₂",
+        title="Decision boundary" if title is None else title,
+    )
     ax.legend(loc="best", fontsize="small", framealpha=0.85)
     return ax
 
@@ -221,8 +231,7 @@ def plot_history(history, ax=None, twin=True):
     if not two_panels:  # one panel: accuracy on the right-hand axis, or on the same one
         ax_acc = ax_loss.twinx() if twin else ax_loss
     if "accuracy" in h:
-        _curve(ax_acc, h["accuracy"], color=GREEN, ls="-" if two_panels else ":",
-               label="training accuracy")
+        _curve(ax_acc, h["accuracy"], color=GREEN, ls="-" if two_panels else ":", label="training accuracy")
     if "val_accuracy" in h:
         _curve(ax_acc, h["val_accuracy"], color=VERMILLION, ls="--", label="validation accuracy")
     if ax_acc is ax_loss:
@@ -265,10 +274,9 @@ def plot_activations(names=("identity", "sigmoid", "tanh", "relu", "softplus"), 
     if ax is None:
         ncols = min(3, len(names))
         nrows = -(-len(names) // ncols)
-        fig, axes = plt.subplots(nrows, ncols, figsize=(3.3 * ncols, 2.7 * nrows),
-                                 layout="constrained", squeeze=False)
+        fig, axes = plt.subplots(nrows, ncols, figsize=(3.3 * ncols, 2.7 * nrows), layout="constrained", squeeze=False)
         axes = axes.ravel()
-        for extra in axes[len(names):]:
+        for extra in axes[len(names) :]:
             extra.set_visible(False)
     else:
         axes = np.ravel(ax)
@@ -301,13 +309,13 @@ def plot_regression(X, y, predict=None, ax=None, residuals=False, title=None):
         raise ValueError(f"plot_regression draws one feature, X: (m, 1); got {x.shape}")
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     ax = _new_ax(ax)
-    ax.scatter(x[:, 0], y, s=22, color=BLUE, edgecolors="white", linewidths=0.5, zorder=3,
-               label="data")
+    ax.scatter(x[:, 0], y, s=22, color=BLUE, edgecolors="white", linewidths=0.5, zorder=3, label="data")
     if predict is not None:
         span = x.max() - x.min() or 1.0
         grid = np.linspace(x.min() - 0.05 * span, x.max() + 0.05 * span, 300)[:, None]
-        ax.plot(grid[:, 0], np.asarray(predict(grid)).reshape(-1), color=VERMILLION, lw=2.2,
-                label="model f(x)", zorder=4)
+        ax.plot(
+            grid[:, 0], np.asarray(predict(grid)).reshape(-1), color=VERMILLION, lw=2.2, label="model f(x)", zorder=4
+        )
         if residuals:
             fit = np.asarray(predict(x)).reshape(-1)
             ax.vlines(x[:, 0], fit, y, color=GREY, lw=0.8, label="residual f(x) − y", zorder=2)
@@ -387,8 +395,7 @@ def plot_network(model_or_sizes, ax=None, title=None):
                 else:
                     colors.append(BLUE if W[i, j] >= 0 else VERMILLION)
                     widths.append(0.4 + 2.6 * abs(W[i, j]) / scale)
-    ax.add_collection(LineCollection(segments, colors=colors, linewidths=widths, alpha=0.7,
-                                     zorder=1, label="weights"))
+    ax.add_collection(LineCollection(segments, colors=colors, linewidths=widths, alpha=0.7, zorder=1, label="weights"))
 
     # Layout: the units fill the band [0.25, 0.92] of the axes height; the
     # layer labels and the parameter sum sit below it, in axes coordinates.
@@ -407,34 +414,40 @@ def plot_network(model_or_sizes, ax=None, title=None):
     fills = [SKY] + [GREEN] * (L - 1) + [ORANGE]
     xy = np.array([p for layer in pos for p in layer.values()])
     face = [fills[l] for l, layer in enumerate(pos) for _ in layer]
-    ax.scatter(xy[:, 0], xy[:, 1], s=diameter**2, c=face, edgecolors="black", linewidths=1.0,
-               zorder=2, label="units")
+    ax.scatter(xy[:, 0], xy[:, 1], s=diameter**2, c=face, edgecolors="black", linewidths=1.0, zorder=2, label="units")
 
     # Name the inputs and outputs next to their units, a few points off the circle.
     gap = diameter / 2 + 4
     for u, p in pos[0].items():
-        ax.annotate(f"x{sub(u + 1)}", p, xytext=(-gap, 0), textcoords="offset points",
-                    ha="right", va="center", fontsize="small")
+        ax.annotate(
+            f"x{sub(u + 1)}", p, xytext=(-gap, 0), textcoords="offset points", ha="right", va="center", fontsize="small"
+        )
     for u, p in pos[L].items():
         name = "ŷ" if sizes[L] == 1 else f"ŷ{sub(u + 1)}"
-        ax.annotate(name, p, xytext=(gap, 0), textcoords="offset points", ha="left",
-                    va="center", fontsize="small")
+        ax.annotate(name, p, xytext=(gap, 0), textcoords="offset points", ha="left", va="center", fontsize="small")
 
     below = ax.get_xaxis_transform()  # x in data, y in axes fraction
     label_y = band_lo - (diameter / 2 + 6) / height_pt
     for l, n in enumerate(sizes):
         kind = "input" if l == 0 else "output" if l == L else f"hidden {l}"
         detail = f"{n}" if acts[l] is None else f"{n}, {acts[l]}"
-        ax.text(l, label_y, f"{kind}\n({detail})", transform=below, ha="center", va="top",
-                fontsize="small")
+        ax.text(l, label_y, f"{kind}\n({detail})", transform=below, ha="center", va="top", fontsize="small")
 
     n_params = sum(sizes[l] * sizes[l + 1] + sizes[l + 1] for l in range(L))
     terms = " + ".join(f"({sizes[l]}·{sizes[l + 1]} + {sizes[l + 1]})" for l in range(L))
     arrows = " → ".join(str(n) for n in sizes)
     ax.set_title(f"{arrows} network: {n_params} parameters" if title is None else title)
     if L <= 4:  # the sum gets too long to read for deep nets
-        ax.text(0.5, 0.0, f"weights + biases: {terms} = {n_params}", transform=ax.transAxes,
-                ha="center", va="bottom", fontsize="x-small", color="#444444")
+        ax.text(
+            0.5,
+            0.0,
+            f"weights + biases: {terms} = {n_params}",
+            transform=ax.transAxes,
+            ha="center",
+            va="bottom",
+            fontsize="x-small",
+            color="#444444",
+        )
     return ax
 
 
@@ -449,8 +462,9 @@ def _evaluate_surface(loss_fn, W, B):
     return np.vectorize(lambda w, b: float(loss_fn(w, b)))(W, B)
 
 
-def plot_loss_surface(loss_fn, w_range, b_range, path=None, ax=None, resolution=100,
-                      minimum=None, title=None, colorbar=True):
+def plot_loss_surface(
+    loss_fn, w_range, b_range, path=None, ax=None, resolution=100, minimum=None, title=None, colorbar=True
+):
     """Contours of a loss L(w, b) of two parameters, with an optional descent path.
 
     loss_fn(w, b) -> L: works on arrays of equal shape (preferred) or scalars.
@@ -471,27 +485,29 @@ def plot_loss_surface(loss_fn, w_range, b_range, path=None, ax=None, resolution=
     if colorbar:
         ax.figure.colorbar(filled, ax=ax, label="L(w, b)", format="%.3g")
     if minimum is not None:
-        ax.plot(*minimum, marker="X", ms=11, color="white", mec="black", ls="none",
-                label="minimum", zorder=5)
+        ax.plot(*minimum, marker="X", ms=11, color="white", mec="black", ls="none", label="minimum", zorder=5)
     if path is not None:
         path = np.asarray(path, dtype=np.float64).reshape(-1, 2)
         path = path[np.all(np.isfinite(path), axis=1)]
         ax.plot(path[:, 0], path[:, 1], color=ORANGE, lw=0.8, alpha=0.8, zorder=4)
-        ax.plot(path[:, 0], path[:, 1], "o", ms=3.5, color=ORANGE, mec="black", mew=0.5,
-                zorder=4, label="gradient descent")
+        ax.plot(
+            path[:, 0], path[:, 1], "o", ms=3.5, color=ORANGE, mec="black", mew=0.5, zorder=4, label="gradient descent"
+        )
         # Arrowheads on tiny steps would pile up into a blob: only the longer steps get one.
         diag = np.hypot(w_range[1] - w_range[0], b_range[1] - b_range[0])
         for p, q in list(zip(path[:-1], path[1:], strict=True))[:60]:
             if np.hypot(*(q - p)) < 0.025 * diag:
                 continue
-            ax.annotate("", xy=q, xytext=p, zorder=4,
-                        arrowprops={"arrowstyle": "->", "color": ORANGE, "lw": 1.3,
-                                    "shrinkA": 0, "shrinkB": 2})
+            ax.annotate(
+                "",
+                xy=q,
+                xytext=p,
+                zorder=4,
+                arrowprops={"arrowstyle": "->", "color": ORANGE, "lw": 1.3, "shrinkA": 0, "shrinkB": 2},
+            )
         if len(path):
-            ax.plot(*path[0], marker="s", ms=8, color=GREEN, mec="black", ls="none",
-                    label="start", zorder=5)
-    ax.set(xlim=w_range, ylim=b_range, xlabel="w", ylabel="b",
-           title="Loss surface L(w, b)" if title is None else title)
+            ax.plot(*path[0], marker="s", ms=8, color=GREEN, mec="black", ls="none", label="start", zorder=5)
+    ax.set(xlim=w_range, ylim=b_range, xlabel="w", ylabel="b", title="Loss surface L(w, b)" if title is None else title)
     if minimum is not None or path is not None:
         ax.legend(fontsize="small", loc="best", framealpha=0.85)
     return ax

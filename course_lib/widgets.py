@@ -65,8 +65,7 @@ def _figure(ncols, figsize=(10, 4), wspace=0.25, **kw):
     and the inline backend trims the outer white space anyway."""
     fig, axes = plt.subplots(1, ncols, figsize=figsize, squeeze=False, **kw)
     w, h = figsize  # margins in inches, so labels fit whatever the size
-    fig.subplots_adjust(left=0.75 / w, right=1 - 0.65 / w, bottom=0.55 / h, top=1 - 0.4 / h,
-                        wspace=wspace)
+    fig.subplots_adjust(left=0.75 / w, right=1 - 0.65 / w, bottom=0.55 / h, top=1 - 0.4 / h, wspace=wspace)
     return fig, axes[0]
 
 
@@ -94,7 +93,8 @@ def _line_in_box(w0, w1, w2, xlim, ylim):
         points += [(-(w0 + w2 * x2) / w1, x2) for x2 in ylim]
     eps = 1e-9
     inside = {
-        (round(a, 9), round(b, 9)) for a, b in points
+        (round(a, 9), round(b, 9))
+        for a, b in points
         if xlim[0] - eps <= a <= xlim[1] + eps and ylim[0] - eps <= b <= ylim[1] + eps
     }
     if len(inside) < 2:
@@ -108,8 +108,7 @@ class NeuronExplorer(Demo):
 
     def __init__(self, X=None, y=None, activation="sigmoid"):
         if activation not in _NEURON_OUTPUTS:
-            raise ValueError(
-                f"activation must be one of {sorted(_NEURON_OUTPUTS)}, got {activation!r}")
+            raise ValueError(f"activation must be one of {sorted(_NEURON_OUTPUTS)}, got {activation!r}")
         if X is None:
             from .data import make_blobs
 
@@ -145,8 +144,14 @@ class NeuronExplorer(Demo):
             loss_text = f"BCE loss L = {loss:.3f}"
 
         fig, (ax,) = _figure(1, figsize=(6.4, 4.6))
-        plots.plot_decision_boundary(predict, self.X, self.y, ax=ax, resolution=120,
-                                     title=f"a = {self.activation}({w0:g} + {w1:g}·x₁ + {w2:g}·x₂)")
+        plots.plot_decision_boundary(
+            predict,
+            self.X,
+            self.y,
+            ax=ax,
+            resolution=120,
+            title=f"a = {self.activation}({w0:g} + {w1:g}·x₁ + {w2:g}·x₂)",
+        )
         line = _line_in_box(w0, w1, w2, ax.get_xlim(), ax.get_ylim())
         if line is not None:
             (a1, a2), (b1, b2) = line
@@ -155,14 +160,29 @@ class NeuronExplorer(Demo):
             mx, my = (a1 + b1) / 2, (a2 + b2) / 2
             size = 0.15 * max(np.ptp(ax.get_xlim()), np.ptp(ax.get_ylim()))
             nx, ny = np.array([w1, w2]) / np.hypot(w1, w2) * size
-            ax.annotate("", xy=(mx + nx, my + ny), xytext=(mx, my), zorder=5,
-                        arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.8})
-            ax.text(mx + 1.3 * nx, my + 1.3 * ny, "w", fontsize=12, fontweight="bold",
-                    ha="center", va="center", zorder=5,
-                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.7})
+            ax.annotate(
+                "",
+                xy=(mx + nx, my + ny),
+                xytext=(mx, my),
+                zorder=5,
+                arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.8},
+            )
+            ax.text(
+                mx + 1.3 * nx,
+                my + 1.3 * ny,
+                "w",
+                fontsize=12,
+                fontweight="bold",
+                ha="center",
+                va="center",
+                zorder=5,
+                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.7},
+            )
         self.state.update(w=(w0, w1, w2), boundary=line, loss=loss, accuracy=acc)
-        text = (f"z = {w0:g} + {w1:g}·x₁ + {w2:g}·x₂ &nbsp;·&nbsp; {loss_text} &nbsp;·&nbsp; "
-                f"accuracy {acc:.0%} ({int(round(acc * len(t01)))}/{len(t01)})")
+        text = (
+            f"z = {w0:g} + {w1:g}·x₁ + {w2:g}·x₂ &nbsp;·&nbsp; {loss_text} &nbsp;·&nbsp; "
+            f"accuracy {acc:.0%} ({int(round(acc * len(t01)))}/{len(t01)})"
+        )
         self._show(fig, text)
 
 
@@ -193,8 +213,7 @@ class GradientDescentExplorer(Demo):
         self.x = np.asarray(x, dtype=np.float64).reshape(-1)
         self.y = np.asarray(y, dtype=np.float64).reshape(-1)
         if len(self.x) != len(self.y) or len(self.x) < 2:
-            raise ValueError(
-                f"Need x: (m,) and y: (m,) with m ≥ 2; got {len(self.x)} and {len(self.y)}")
+            raise ValueError(f"Need x: (m,) and y: (m,) with m ≥ 2; got {len(self.x)} and {len(self.y)}")
         # L is quadratic with Hessian H = 1/m [[Σx², Σx], [Σx, m]]. GD converges
         # exactly when α < 2/λ_max(H) and overshoots (zig-zags) when α > 1/λ_max.
         m = len(self.x)
@@ -209,20 +228,38 @@ class GradientDescentExplorer(Demo):
 
         lr_top = max(1.5, 1.5 * 2 / self.lam_max)  # always reach the divergent regime
         controls = {
-            "lr": widgets.FloatLogSlider(value=float(f"{0.9 / self.lam_max:.2g}"), base=10,
-                                         min=-3, max=np.log10(lr_top), step=0.05,
-                                         description="α (learning rate)", readout_format=".3g",
-                                         **_SLIDER),
+            "lr": widgets.FloatLogSlider(
+                value=float(f"{0.9 / self.lam_max:.2g}"),
+                base=10,
+                min=-3,
+                max=np.log10(lr_top),
+                step=0.05,
+                description="α (learning rate)",
+                readout_format=".3g",
+                **_SLIDER,
+            ),
             "steps": widgets.IntSlider(value=30, min=1, max=100, description="steps", **_SLIDER),
-            "w_start": widgets.FloatSlider(value=round(self.w_star - 0.8 * span, 1),
-                                           min=self.w_range[0], max=self.w_range[1], step=0.1,
-                                           description="start w", **_SLIDER),
-            "b_start": widgets.FloatSlider(value=round(self.b_star + 0.8 * span, 1),
-                                           min=self.b_range[0], max=self.b_range[1], step=0.1,
-                                           description="start b", **_SLIDER),
+            "w_start": widgets.FloatSlider(
+                value=round(self.w_star - 0.8 * span, 1),
+                min=self.w_range[0],
+                max=self.w_range[1],
+                step=0.1,
+                description="start w",
+                **_SLIDER,
+            ),
+            "b_start": widgets.FloatSlider(
+                value=round(self.b_star + 0.8 * span, 1),
+                min=self.b_range[0],
+                max=self.b_range[1],
+                step=0.1,
+                description="start b",
+                **_SLIDER,
+            ),
         }
-        rows = [widgets.HBox([controls["lr"], controls["steps"]]),
-                widgets.HBox([controls["w_start"], controls["b_start"]])]
+        rows = [
+            widgets.HBox([controls["lr"], controls["steps"]]),
+            widgets.HBox([controls["w_start"], controls["b_start"]]),
+        ]
         super().__init__(controls, rows)
         self._observe_all(self.redraw, controls)
         self.redraw()
@@ -258,37 +295,67 @@ class GradientDescentExplorer(Demo):
             verdict = f"diverging: α too large (α = {lr:.3g} > 2/λ_max = {lr_crit:.3g})"
         elif gap <= 1e-3 * (losses[0] - self.loss_star) + 1e-12:  # 99.9% of the way down
             verdict = "converged to the minimum" + (
-                " (overshooting: α > 1/λ_max makes it zig-zag)" if lr > lr_crit / 2 else "")
+                " (overshooting: α > 1/λ_max makes it zig-zag)" if lr > lr_crit / 2 else ""
+            )
         else:
             verdict = f"still descending: α small or too few steps (L − L* = {gap:.3g})"
 
         fig, (ax_s, ax_l) = _figure(2, width_ratios=[1.3, 1], wspace=0.45)
-        plots.plot_loss_surface(self.loss, self.w_range, self.b_range, path=path, ax=ax_s,
-                                resolution=60, minimum=(self.w_star, self.b_star),
-                                title=f"L(w, b) and {len(path) - 1} steps of GD")
-        ax_l.plot(np.arange(len(losses)), losses, "o-", ms=3, color=plots.VERMILLION
-                      if diverging else plots.BLUE, label="L(w, b) at step t")
-        ax_l.axhline(self.loss_star, color=plots.GREY, ls="--",
-                     label=f"minimum L* = {self.loss_star:.3g}")
+        plots.plot_loss_surface(
+            self.loss,
+            self.w_range,
+            self.b_range,
+            path=path,
+            ax=ax_s,
+            resolution=60,
+            minimum=(self.w_star, self.b_star),
+            title=f"L(w, b) and {len(path) - 1} steps of GD",
+        )
+        ax_l.plot(
+            np.arange(len(losses)),
+            losses,
+            "o-",
+            ms=3,
+            color=plots.VERMILLION if diverging else plots.BLUE,
+            label="L(w, b) at step t",
+        )
+        ax_l.axhline(self.loss_star, color=plots.GREY, ls="--", label=f"minimum L* = {self.loss_star:.3g}")
         log = losses.max() > 1e3 * max(losses.min(), 1e-12)  # a linear axis is easier to read
         if log:
             ax_l.set_yscale("log")
             # Plain "1e+20" labels: the default 10²⁰ goes through mathtext, ~0.2 s a redraw.
             ax_l.yaxis.set_major_formatter(LogFormatter(labelOnlyBase=True))
-        ax_l.set(xlabel="step t", ylabel="loss L (log scale)" if log else "loss L",
-                 title="Loss per step")
+        ax_l.set(xlabel="step t", ylabel="loss L (log scale)" if log else "loss L", title="Loss per step")
         ax_l.grid(alpha=0.3, which="both")
         ax_l.legend(fontsize="small", loc="lower right" if diverging else "upper right")
         if diverging:
-            ax_l.text(0.04, 0.96, "diverging:\nα too large", transform=ax_l.transAxes, ha="left",
-                      va="top", fontsize=14, color=plots.VERMILLION)
+            ax_l.text(
+                0.04,
+                0.96,
+                "diverging:\nα too large",
+                transform=ax_l.transAxes,
+                ha="left",
+                va="top",
+                fontsize=14,
+                color=plots.VERMILLION,
+            )
 
-        self.state.update(lr=lr, steps=steps, path=path, losses=losses,
-                          final_loss=float(losses[-1]), diverging=diverging, lr_critical=lr_crit,
-                          minimum=(self.w_star, self.b_star))
+        self.state.update(
+            lr=lr,
+            steps=steps,
+            path=path,
+            losses=losses,
+            final_loss=float(losses[-1]),
+            diverging=diverging,
+            lr_critical=lr_crit,
+            minimum=(self.w_star, self.b_star),
+        )
         color = plots.VERMILLION if diverging else "black"
-        self._show(fig, f"<b style='color:{color}'>{verdict}</b> &nbsp;·&nbsp; final loss "
-                        f"{losses[-1]:.4g} after {len(path) - 1} steps")
+        self._show(
+            fig,
+            f"<b style='color:{color}'>{verdict}</b> &nbsp;·&nbsp; final loss "
+            f"{losses[-1]:.4g} after {len(path) - 1} steps",
+        )
 
 
 def gradient_descent_explorer(x=None, y=None):
@@ -321,8 +388,7 @@ def _dataset(name, seed=0):
         "circles": lambda: data.make_circles(200, noise=0.08, factor=0.5, seed=seed),
         "spirals": lambda: data.make_spirals(300, n_classes=2, noise=0.15, turns=1.0, seed=seed),
         "xor": lambda: _xor_clouds(200, seed),
-        "blobs": lambda: data.make_blobs(240, centers=[[-2, -1.2], [2, -1.2], [0, 2]], std=0.8,
-                                         seed=seed),
+        "blobs": lambda: data.make_blobs(240, centers=[[-2, -1.2], [2, -1.2], [0, 2]], std=0.8, seed=seed),
     }
     if name not in makers:
         raise ValueError(f"Unknown dataset {name!r}. Choose one of: {', '.join(makers)}.")
@@ -339,39 +405,42 @@ class Playground(Demo):
         self.seed = seed
         self.model = None
         controls = {
-            "dataset": widgets.Dropdown(options=PLAYGROUND_DATASETS, value=dataset,
-                                        description="data"),
-            "hidden_layers": widgets.IntSlider(value=1, min=0, max=3, description="hidden layers",
-                                               **_SLIDER),
-            "units": widgets.IntSlider(value=4, min=1, max=8, description="units per layer",
-                                       **_SLIDER),
-            "activation": widgets.Dropdown(options=["tanh", "relu", "sigmoid"], value="tanh",
-                                           description="activation"),
-            "lr": widgets.FloatLogSlider(value=0.1, base=10, min=-3, max=0, step=0.1,
-                                         description="learning rate", readout_format=".3g",
-                                         **_SLIDER),
-            "epochs": widgets.IntSlider(value=100, min=10, max=500, step=10, description="epochs",
-                                        **_SLIDER),
+            "dataset": widgets.Dropdown(options=PLAYGROUND_DATASETS, value=dataset, description="data"),
+            "hidden_layers": widgets.IntSlider(value=1, min=0, max=3, description="hidden layers", **_SLIDER),
+            "units": widgets.IntSlider(value=4, min=1, max=8, description="units per layer", **_SLIDER),
+            "activation": widgets.Dropdown(options=["tanh", "relu", "sigmoid"], value="tanh", description="activation"),
+            "lr": widgets.FloatLogSlider(
+                value=0.1,
+                base=10,
+                min=-3,
+                max=0,
+                step=0.1,
+                description="learning rate",
+                readout_format=".3g",
+                **_SLIDER,
+            ),
+            "epochs": widgets.IntSlider(value=100, min=10, max=500, step=10, description="epochs", **_SLIDER),
             "train": widgets.Button(description="Train", button_style="primary", icon="play"),
         }
         for w in controls.values():
             if not isinstance(w, widgets.Button):
                 w.layout.width = "300px"
         c = controls
-        rows = [widgets.HBox([c["dataset"], c["hidden_layers"], c["units"]]),
-                widgets.HBox([c["activation"], c["lr"], c["epochs"]]), c["train"]]
+        rows = [
+            widgets.HBox([c["dataset"], c["hidden_layers"], c["units"]]),
+            widgets.HBox([c["activation"], c["lr"], c["epochs"]]),
+            c["train"],
+        ]
         super().__init__(controls, rows)
         c["train"].on_click(lambda _button: self.train())
         c["dataset"].observe(lambda _change: self.show_data(), names="value")
         # Training takes up to a second, so settings only take effect on "Train".
-        self._observe_all(self._settings_changed,
-                          ["hidden_layers", "units", "activation", "lr", "epochs"])
+        self._observe_all(self._settings_changed, ["hidden_layers", "units", "activation", "lr", "epochs"])
         self.train()
 
     def _settings_changed(self):
         if self.state.get("trained"):  # after a dataset change the text already says so
-            self.status.value = (self.state["text"]
-                                 + " &nbsp;·&nbsp; <i>settings changed: press Train</i>")
+            self.status.value = self.state["text"] + " &nbsp;·&nbsp; <i>settings changed: press Train</i>"
 
     def _data(self):
         X, y = _dataset(self.controls["dataset"].value, seed=self.seed)
@@ -382,8 +451,7 @@ class Playground(Demo):
         from .nn import Adam, Dense, Sequential
 
         c = self.controls
-        layers = [Dense(c["units"].value, activation=c["activation"].value)
-                  for _ in range(c["hidden_layers"].value)]
+        layers = [Dense(c["units"].value, activation=c["activation"].value) for _ in range(c["hidden_layers"].value)]
         if n_classes == 2:  # one sigmoid unit: P(y=1|x), trained on BCE
             layers.append(Dense(1, activation="sigmoid"))
             loss = "binary_crossentropy"
@@ -411,22 +479,30 @@ class Playground(Demo):
         final_acc = self.model.evaluate(X, y)[1]  # after the last update, not averaged over it
         sizes = [2] + [layer.units for layer in self.model.layers]
         self.state.update(
-            trained=True, dataset=c["dataset"].value, sizes=sizes,
-            activation=c["activation"].value, lr=c["lr"].value, epochs=c["epochs"].value,
-            history=history.history, final_loss=history.history["loss"][-1],
-            train_accuracy=float(final_acc), last_epoch_accuracy=acc,
-            n_params=self.model.count_params(), train_seconds=seconds,
+            trained=True,
+            dataset=c["dataset"].value,
+            sizes=sizes,
+            activation=c["activation"].value,
+            lr=c["lr"].value,
+            epochs=c["epochs"].value,
+            history=history.history,
+            final_loss=history.history["loss"][-1],
+            train_accuracy=float(final_acc),
+            last_epoch_accuracy=acc,
+            n_params=self.model.count_params(),
+            train_seconds=seconds,
         )
 
         fig, (ax_b, ax_h) = _figure(2, width_ratios=[1.15, 1])
         title = " → ".join(map(str, sizes)) + f" network ({c['dataset'].value})"
         # A coarser grid, no colorbar and no twin axis keep a redraw well under 0.5 s.
-        plots.plot_decision_boundary(self.model.predict, X, y, ax=ax_b, resolution=80,
-                                     title=title, colorbar=False)
+        plots.plot_decision_boundary(self.model.predict, X, y, ax=ax_b, resolution=80, title=title, colorbar=False)
         plots.plot_history(history, ax=ax_h, twin=False)
-        text = (f"train accuracy <b>{final_acc:.1%}</b> &nbsp;·&nbsp; final loss "
-                f"{history.history['loss'][-1]:.3f} &nbsp;·&nbsp; {self.model.count_params()} "
-                f"parameters &nbsp;·&nbsp; trained in {seconds:.2f} s")
+        text = (
+            f"train accuracy <b>{final_acc:.1%}</b> &nbsp;·&nbsp; final loss "
+            f"{history.history['loss'][-1]:.3f} &nbsp;·&nbsp; {self.model.count_params()} "
+            f"parameters &nbsp;·&nbsp; trained in {seconds:.2f} s"
+        )
         self._show(fig, text)
         return history
 
@@ -436,8 +512,7 @@ class Playground(Demo):
         self.state.update(trained=False, dataset=self.controls["dataset"].value)
         fig, (ax,) = _figure(1, figsize=(5, 4))
         plots.plot_data(X, y, ax=ax, title=f"{self.controls['dataset'].value}: {len(X)} points")
-        self._show(fig, f"{len(X)} examples, {len(np.unique(y))} classes &nbsp;·&nbsp; "
-                        "<i>press Train</i>")
+        self._show(fig, f"{len(X)} examples, {len(np.unique(y))} classes &nbsp;·&nbsp; <i>press Train</i>")
 
 
 def playground(dataset="moons", seed=0):

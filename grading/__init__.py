@@ -1,12 +1,12 @@
 """Instructor tooling for the course: the `course` command and hardened grading.
 
-    cli.py        the `course` command (release, collect, grade, feedback, export, report, demo, lab)
-    course.py     where things live in the course directory
-    notebook.py   trusted notebook specs, test-cell rewrite, merging a submission
-    sandbox.py    OS isolation (bubblewrap, cgroups, rlimits)
-    kernels.py    fresh kernels from a fork server inside the sandbox
-    execute.py    running cells with time/output limits
-    verdict.py    trusted verdicts from probe reports
-    grade.py      grading one submission (worker side)
-    pipeline.py   grading many in parallel (Dask), resumable, into the gradebook
+cli.py        the `course` command (release, collect, grade, feedback, export, report, demo, lab)
+course.py     where things live in the course directory
+notebook.py   trusted notebook specs, test-cell rewrite, merging a submission
+sandbox.py    OS isolation (bubblewrap, cgroups, rlimits)
+kernels.py    fresh kernels from a fork server inside the sandbox
+execute.py    running cells with time/output limits
+verdict.py    trusted verdicts from probe reports
+grade.py      grading one submission (worker side)
+pipeline.py   grading many in parallel (Dask), resumable, into the gradebook
 """

@@ -37,7 +37,9 @@ def refresh_outputs(path, timeout=120):
 
     path = Path(path)
     nb = nbformat.read(path, 4)
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
@@ -53,8 +55,9 @@ def refresh_outputs(path, timeout=120):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m grading.authoring", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m grading.authoring", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("command", choices=["lint", "outputs"])
     ap.add_argument("notebooks", nargs="+")
     args = ap.parse_args(argv)

@@ -43,13 +43,22 @@ def cmd_grade(args):
     from .sandbox import Limits
 
     course = _course(args)
-    limits = Limits(cell_seconds=args.cell_timeout, notebook_seconds=args.notebook_timeout,
-                    memory_mb=args.memory_mb, cpu_seconds=args.cpu_seconds)
+    limits = Limits(
+        cell_seconds=args.cell_timeout,
+        notebook_seconds=args.notebook_timeout,
+        memory_mb=args.memory_mb,
+        cpu_seconds=args.cpu_seconds,
+    )
     students = args.students.split(",") if args.students else None
     summary = grade_week(
-        course, args.week, workers=args.workers,
+        course,
+        args.week,
+        workers=args.workers,
         scheduler=check_scheduler_address(args.scheduler) if args.scheduler else None,
-        force=args.force, students=students, progress=not args.quiet, limits=limits,
+        force=args.force,
+        students=students,
+        progress=not args.quiet,
+        limits=limits,
         sandbox=not args.no_sandbox,
     )
     print(summary.table())
@@ -110,10 +119,13 @@ def cmd_doctor(args):
 
 
 def build_parser():
-    ap = argparse.ArgumentParser(prog="course", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="course", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--course", default=".", help="course directory (default: current directory)")
-    ap.add_argument("--db", default=None, help="gradebook URL, e.g. postgresql://user@host/db (default: nbgrader_config.py, sqlite)")
+    ap.add_argument(
+        "--db", default=None, help="gradebook URL, e.g. postgresql://user@host/db (default: nbgrader_config.py, sqlite)"
+    )
     ap.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -124,13 +136,20 @@ def build_parser():
     p.set_defaults(func=cmd_release)
 
     p = sub.add_parser("collect", help="import a folder or .zip of submissions into submitted/<student>/<week>/")
-    p.add_argument("path", help="a folder or zip with <student>/<week>/<notebook>.ipynb (or <student>/<notebook>.ipynb with --week)")
+    p.add_argument(
+        "path",
+        help="a folder or zip with <student>/<week>/<notebook>.ipynb (or <student>/<notebook>.ipynb with --week)",
+    )
     p.add_argument("--week", help="the week, when the archive has no week folders")
     p.set_defaults(func=cmd_collect)
 
-    p = sub.add_parser("grade", help="autograde every submission of a week in parallel into autograded/ and the gradebook")
+    p = sub.add_parser(
+        "grade", help="autograde every submission of a week in parallel into autograded/ and the gradebook"
+    )
     p.add_argument("week")
-    p.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per CPU; 0 = in this process)")
+    p.add_argument(
+        "--workers", type=int, default=None, help="local worker processes (default: one per CPU; 0 = in this process)"
+    )
     p.add_argument("--scheduler", help="use an existing dask.distributed cluster, e.g. tcp://host:8786")
     p.add_argument("--force", action="store_true", help="regrade submissions that are already graded")
     p.add_argument("--students", help="comma-separated student ids (default: all)")
@@ -150,7 +169,9 @@ def build_parser():
     p.add_argument("--to", default="grades.csv", help="output file (default grades.csv)")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("report", help="HTML class report: score distribution, hardest exercises, common failures, grading time")
+    p = sub.add_parser(
+        "report", help="HTML class report: score distribution, hardest exercises, common failures, grading time"
+    )
     p.add_argument("week")
     p.set_defaults(func=cmd_report)
 

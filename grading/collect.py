@@ -74,7 +74,8 @@ def _safe_extract(archive, dest):
         if declared > MAX_UNZIPPED or declared / compressed > MAX_RATIO:
             raise CourseError(
                 f"{archive.name} looks like a zip bomb: {declared / 2**20:.0f} MB uncompressed from "
-                f"{compressed / 2**20:.1f} MB (limits {MAX_UNZIPPED // 2**20} MB, ratio {MAX_RATIO}); nothing was extracted"
+                f"{compressed / 2**20:.1f} MB (limits {MAX_UNZIPPED // 2**20} MB, ratio {MAX_RATIO}); "
+                "nothing was extracted"
             )
         for info in infos:
             name = info.filename
@@ -134,7 +135,9 @@ def _collect_tree(course, root, week, report):
             continue
         key = (student.lower(), wk)
         if key in seen:
-            report.add(student, wk, "rejected", f"duplicate of {seen[key]!r} in the same import (ids differ only in case)")
+            report.add(
+                student, wk, "rejected", f"duplicate of {seen[key]!r} in the same import (ids differ only in case)"
+            )
             continue
         seen[key] = student
         other = existing.get(student.lower())
@@ -197,7 +200,8 @@ def _place(course, student, week, folder):
         shutil.move(str(dest), str(keep))
         notes = _copy(folder, dest, new_text)
         return "updated", f"newer submission; the previous one is kept in {keep.relative_to(course.root)}" + (
-            "; " + "; ".join(notes) if notes else "")
+            "; " + "; ".join(notes) if notes else ""
+        )
     old = history / _stamp_dir(new_text, history)
     _copy(folder, old, new_text)
     return "older", f"older than the current submission; kept in {old.relative_to(course.root)}, current unchanged"
@@ -210,5 +214,3 @@ def _stamp_dir(text, parent):
         n += 1
         name = f"{base}-{n}"
     return name
-
-

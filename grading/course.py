@@ -48,7 +48,7 @@ class Course:
         course_db = cfg.CourseDirectory.get("db_url", "sqlite:///gradebook.db")
         db_url = db_url or os.environ.get("COURSE_DB_URL") or course_db
         if db_url.startswith("sqlite:///") and not db_url.startswith("sqlite:////"):
-            db_url = "sqlite:///" + str(root / db_url[len("sqlite:///"):])
+            db_url = "sqlite:///" + str(root / db_url[len("sqlite:///") :])
         return cls(root, db_url, cfg.CourseDirectory.get("course_id", "nn-course"))
 
     # ----- paths ------------------------------------------------------------

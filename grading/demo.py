@@ -40,8 +40,11 @@ def one_per_cell(mistakes):
 
 
 def _solutions(source_nb):
-    return {(c.metadata.get("nbgrader") or {}).get("grade_id"): c.source
-            for c in source_nb.cells if cell_role(c) in ("solution", "manual")}
+    return {
+        (c.metadata.get("nbgrader") or {}).get("grade_id"): c.source
+        for c in source_nb.cells
+        if cell_role(c) in ("solution", "manual")
+    }
 
 
 def student_notebook(course, week, name, solved=None, mistakes=()):
@@ -78,7 +81,9 @@ def synthetic_class(course, week, n_students=8):
     solution_ids = []
     for name in names:
         src = nbformat.read(course.source(week) / f"{name}.ipynb", 4)
-        solution_ids += [(c.metadata.get("nbgrader") or {}).get("grade_id") for c in src.cells if cell_role(c) == "solution"]
+        solution_ids += [
+            (c.metadata.get("nbgrader") or {}).get("grade_id") for c in src.cells if cell_role(c) == "solution"
+        ]
     half = set(solution_ids[: len(solution_ids) // 2])
     students = {
         "demo_correct": {n: student_notebook(course, week, n) for n in names},
@@ -87,13 +92,14 @@ def synthetic_class(course, week, n_students=8):
         "demo_broken": {n: b'{"cells": [ this is not json' for n in names},
     }
     if mistakes:
-        students["demo_mistakes"] = {n: student_notebook(course, week, n, mistakes=one_per_cell(mistakes))
-                                     for n in names}
+        students["demo_mistakes"] = {
+            n: student_notebook(course, week, n, mistakes=one_per_cell(mistakes)) for n in names
+        }
     for i, m in enumerate(mistakes):
         if len(students) >= n_students:
             break
         students[f"demo_mistake{i + 1}"] = {n: student_notebook(course, week, n, mistakes=[m]) for n in names}
-    return dict(list(students.items())[:max(n_students, 4)])
+    return dict(list(students.items())[: max(n_students, 4)])
 
 
 def write_class(course, folder, weeks, n_students):
@@ -154,5 +160,3 @@ def run_demo(course, workers=None, n_students=8, log=None):
     log("  autograded/<student>/<week>/          graded notebooks (open in formgrader: make instructor)")
     bad = [f for s in summaries for f in s.failed if not f[0].startswith("demo_broken")]
     return 1 if bad else 0
-
-

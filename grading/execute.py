@@ -101,8 +101,12 @@ def _run_cell(cell, kernel, deadline, budget):
                 outputs.clear()
                 clear_pending = False
             out = output_from_msg(msg)
-            if out.output_type == "stream" and outputs and outputs[-1].get("output_type") == "stream" \
-                    and outputs[-1].get("name") == out.name:
+            if (
+                out.output_type == "stream"
+                and outputs
+                and outputs[-1].get("output_type") == "stream"
+                and outputs[-1].get("name") == out.name
+            ):
                 outputs[-1].text += out.text  # merge consecutive prints, as nbclient does
             else:
                 outputs.append(out)

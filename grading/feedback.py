@@ -14,12 +14,15 @@ from pathlib import Path
 from .pipeline import collect_results
 
 CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem;color:#1f2328;line-height:1.5}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:52rem;margin:2rem auto;
+  padding:0 1rem;color:#1f2328;line-height:1.5}
 h1{font-size:1.5rem;margin-bottom:.2rem} .sub{color:#59636e;margin-top:0}
 .total{font-size:1.2rem;font-weight:600;margin:1rem 0}
-table{border-collapse:collapse;width:100%;margin:1rem 0} th,td{text-align:left;padding:.45rem .6rem;border-bottom:1px solid #d1d9e0;vertical-align:top}
-th{background:#f6f8fa} .pass{color:#1a7f37;font-weight:600} .fail{color:#cf222e;font-weight:600} .wait{color:#9a6700;font-weight:600}
-ul{margin:.2rem 0 .2rem 1.1rem;padding:0} li{margin:.15rem 0} .note{background:#fff8c5;border:1px solid #d4a72c;padding:.6rem .8rem;border-radius:6px;margin:1rem 0}
+table{border-collapse:collapse;width:100%;margin:1rem 0}
+th,td{text-align:left;padding:.45rem .6rem;border-bottom:1px solid #d1d9e0;vertical-align:top}
+th{background:#f6f8fa} .pass{color:#1a7f37;font-weight:600} .fail{color:#cf222e;font-weight:600}
+.wait{color:#9a6700;font-weight:600} ul{margin:.2rem 0 .2rem 1.1rem;padding:0} li{margin:.15rem 0}
+.note{background:#fff8c5;border:1px solid #d4a72c;padding:.6rem .8rem;border-radius:6px;margin:1rem 0}
 .hidden{color:#59636e;font-size:.85em}
 """
 
@@ -44,8 +47,11 @@ def _manual(course, week, student):
                     if grade.cell.cell_type == "markdown":
                         comment = next((c for c in nb.comments if c.name == grade.name), None)
                         text = comment.comment if comment is not None else None
-                        out[grade.name] = (grade.score if grade.manual_score is not None else None,
-                                           grade.max_score, text)
+                        out[grade.name] = (
+                            grade.score if grade.manual_score is not None else None,
+                            grade.max_score,
+                            text,
+                        )
     except MissingEntry:
         pass
     return out
@@ -54,14 +60,19 @@ def _manual(course, week, student):
 def render(result, manual):
     e = html.escape
     student, week = result["student"], result["week"]
-    parts = [f"<!doctype html><meta charset='utf-8'><title>Feedback {e(week)} – {e(student)}</title>",
-             f"<style>{CSS}</style>", f"<h1>{e(week.replace('_', ' ').title())}</h1>",
-             f"<p class=sub>Feedback for <b>{e(student)}</b></p>"]
+    parts = [
+        f"<!doctype html><meta charset='utf-8'><title>Feedback {e(week)} – {e(student)}</title>",
+        f"<style>{CSS}</style>",
+        f"<h1>{e(week.replace('_', ' ').title())}</h1>",
+        f"<p class=sub>Feedback for <b>{e(student)}</b></p>",
+    ]
     auto = sum(c["points"] for nb in result["notebooks"].values() for c in nb["cells"])
     auto_max = sum(c["max_points"] for nb in result["notebooks"].values() for c in nb["cells"])
     parts.append(f"<p class=total>Autograded: {auto:g} / {auto_max:g} points</p>")
     if result["status"] != "graded":
-        parts.append(f"<div class=note><b>Your submission could not be graded:</b> {e(result.get('reason') or '')}</div>")
+        parts.append(
+            f"<div class=note><b>Your submission could not be graded:</b> {e(result.get('reason') or '')}</div>"
+        )
     notes = list(result.get("notes", []))
     for nb in result["notebooks"].values():
         notes += nb.get("notes", [])
@@ -81,15 +92,23 @@ def render(result, manual):
                 detail = "<ul>" + "".join(items) + "</ul>"
             hidden = sum(1 for c in cell.get("checks", []) if c.get("hidden"))
             shown = len(cell.get("checks", [])) - hidden
-            counts = f"<div class=hidden>{shown} visible and {hidden} hidden check(s)</div>" if cell.get("checks") else ""
+            counts = (
+                f"<div class=hidden>{shown} visible and {hidden} hidden check(s)</div>" if cell.get("checks") else ""
+            )
             parts.append(
-                f"<tr><td>{e(exercise_name(cell['grade_id']))}{counts}</td><td>{cell['points']:g} / {cell['max_points']:g}</td>"
-                f"<td><span class={'pass' if ok else 'fail'}>{'passed' if ok else 'not passed'}</span>{detail}</td></tr>"
+                f"<tr><td>{e(exercise_name(cell['grade_id']))}{counts}</td>"
+                f"<td>{cell['points']:g} / {cell['max_points']:g}</td>"
+                f"<td><span class={'pass' if ok else 'fail'}>{'passed' if ok else 'not passed'}</span>"
+                f"{detail}</td></tr>"
             )
         for gid, info in nb.get("manual", {}).items():
             score, mx, comment = manual.get(gid, (None, info["max_points"], None))
             if score is None:
-                state = "<span class=wait>awaiting grading</span>" if info["answered"] else "<span class=fail>no answer</span>"
+                state = (
+                    "<span class=wait>awaiting grading</span>"
+                    if info["answered"]
+                    else "<span class=fail>no answer</span>"
+                )
                 pts = f"– / {mx:g}" if info["answered"] else f"0 / {mx:g}"
             else:
                 state, pts = "<span class=pass>graded</span>", f"{score:g} / {mx:g}"
@@ -97,8 +116,10 @@ def render(result, manual):
                 state += f"<div>{e(comment)}</div>"
             parts.append(f"<tr><td>{e(exercise_name(gid))} (written answer)</td><td>{pts}</td><td>{state}</td></tr>")
         parts.append("</table>")
-    parts.append("<p class=sub>Hidden checks use inputs you have not seen; their messages describe the mistake "
-                 "without showing the test. Rerun the notebook's visible checks to try ideas.</p>")
+    parts.append(
+        "<p class=sub>Hidden checks use inputs you have not seen; their messages describe the mistake "
+        "without showing the test. Rerun the notebook's visible checks to try ideas.</p>"
+    )
     return "\n".join(parts)
 
 

@@ -63,7 +63,11 @@ def fingerprint(course, week):
     roots += [Path(course_lib.__file__).parent, Path(__file__).parent]
     for root in roots:
         for p in sorted(root.rglob("*")):
-            if p.is_file() and "__pycache__" not in p.parts and p.suffix in (".ipynb", ".py", ".csv", ".gz", ".txt", ".npz", ".json", ""):
+            if (
+                p.is_file()
+                and "__pycache__" not in p.parts
+                and p.suffix in (".ipynb", ".py", ".csv", ".gz", ".txt", ".npz", ".json", "")
+            ):
                 h.update(str(p.relative_to(root)).encode())
                 h.update(p.read_bytes())
     return h.hexdigest()[:16]
@@ -159,9 +163,16 @@ def grade_submission(assignment, job, factory):
     """Grade ``job``; always returns a result dict (status "graded" or "failed")."""
     t0 = time.monotonic()
     result = {
-        "student": job.student, "week": job.week, "status": "graded", "reason": None, "notes": [],
-        "notebooks": {}, "exec_seconds": 0.0, "submission_hash": submission_hash(job.folder),
-        "timestamp": _timestamp(job.folder), "fingerprint": assignment.fingerprint,
+        "student": job.student,
+        "week": job.week,
+        "status": "graded",
+        "reason": None,
+        "notes": [],
+        "notebooks": {},
+        "exec_seconds": 0.0,
+        "submission_hash": submission_hash(job.folder),
+        "timestamp": _timestamp(job.folder),
+        "fingerprint": assignment.fingerprint,
     }
     sub = inspect(job.folder, job.student, job.week, sorted(assignment.notebooks))
     result["notes"] += sub.notes
@@ -187,12 +198,27 @@ def grade_submission(assignment, job, factory):
 def _failed_notebook(bundle, reason):
     spec = bundle.spec
     return {
-        "status": "failed", "reason": reason, "notebook_json": None, "exec_seconds": 0.0,
-        "run_status": None, "run_detail": None, "notes": [],
-        "cells": [{"grade_id": c.grade_id, "points": 0.0, "max_points": c.points, "passed": False,
-                   "messages": [reason], "checks": []} for c in spec.test_cells],
-        "manual": {c.grade_id: {"answered": False, "max_points": c.points}
-                   for c in spec.cells if c.role in ("manual", "task")},
+        "status": "failed",
+        "reason": reason,
+        "notebook_json": None,
+        "exec_seconds": 0.0,
+        "run_status": None,
+        "run_detail": None,
+        "notes": [],
+        "cells": [
+            {
+                "grade_id": c.grade_id,
+                "points": 0.0,
+                "max_points": c.points,
+                "passed": False,
+                "messages": [reason],
+                "checks": [],
+            }
+            for c in spec.test_cells
+        ],
+        "manual": {
+            c.grade_id: {"answered": False, "max_points": c.points} for c in spec.cells if c.role in ("manual", "task")
+        },
     }
 
 
@@ -209,17 +235,30 @@ def _grade_notebook(assignment, bundle, submitted_nb, sub, factory):
     verdicts = judge(spec, run, _decoded(assignment, bundle.name))
     graded_nb = _autograded_notebook(merged.nb, run, verdicts, spec)
     return {
-        "status": "graded", "reason": None, "notes": merged.notes,
-        "run_status": run.status, "run_detail": run.detail, "exec_seconds": run.seconds,
+        "status": "graded",
+        "reason": None,
+        "notes": merged.notes,
+        "run_status": run.status,
+        "run_detail": run.detail,
+        "exec_seconds": run.seconds,
         "cells": [
-            {"grade_id": v.grade_id, "points": v.points, "max_points": v.max_points, "passed": v.passed,
-             "messages": v.messages(),
-             "checks": [{"name": c.name, "hidden": c.hidden, "passed": c.passed, "message": c.message}
-                        for c in v.checks]}
+            {
+                "grade_id": v.grade_id,
+                "points": v.points,
+                "max_points": v.max_points,
+                "passed": v.passed,
+                "messages": v.messages(),
+                "checks": [
+                    {"name": c.name, "hidden": c.hidden, "passed": c.passed, "message": c.message} for c in v.checks
+                ],
+            }
             for v in verdicts
         ],
-        "manual": {c.grade_id: {"answered": merged.answered.get(c.grade_id, True), "max_points": c.points}
-                   for c in spec.cells if c.role in ("manual", "task")},
+        "manual": {
+            c.grade_id: {"answered": merged.answered.get(c.grade_id, True), "max_points": c.points}
+            for c in spec.cells
+            if c.role in ("manual", "task")
+        },
         "notebook_json": nbformat.writes(graded_nb),
     }
 

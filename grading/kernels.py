@@ -78,8 +78,12 @@ class KernelFactory:
         self.cgroup = None
         if self.use_cgroup:
             slack = 256 * 2**20  # the zygote's own preloaded modules live in the same cgroup
-            self.cgroup = CGroup(caps.cgroup, name or os.path.basename(self.root),
-                                 self.limits.memory_mb * 2**20 + slack, self.limits.max_processes)
+            self.cgroup = CGroup(
+                caps.cgroup,
+                name or os.path.basename(self.root),
+                self.limits.memory_mb * 2**20 + slack,
+                self.limits.max_processes,
+            )
         self._oom_baseline = 0
         self._lock = threading.Lock()
         self._counter = 0
@@ -111,8 +115,7 @@ class KernelFactory:
         env = self.kernel_env()
         cmd = [sys.executable, "-m", "grading.zygote"]
         if self.use_bwrap:
-            cmd = bwrap_argv([self.rundir, self.workdir, self.tmpdir], self.workdir, env) + [
-                "--remount-ro", "/", *cmd]
+            cmd = bwrap_argv([self.rundir, self.workdir, self.tmpdir], self.workdir, env) + ["--remount-ro", "/", *cmd]
         cgroup = self.cgroup
         self.proc = subprocess.Popen(
             cmd,
@@ -168,13 +171,27 @@ class KernelFactory:
         self._counter += 1
         ipc = os.path.join(self.rundir, f"k{self._counter}")
         connection = {
-            "transport": "ipc", "ip": ipc, "key": secrets.token_hex(16), "signature_scheme": "hmac-sha256",
-            "shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5,
+            "transport": "ipc",
+            "ip": ipc,
+            "key": secrets.token_hex(16),
+            "signature_scheme": "hmac-sha256",
+            "shell_port": 1,
+            "iopub_port": 2,
+            "stdin_port": 3,
+            "control_port": 4,
+            "hb_port": 5,
             "kernel_name": "python3",
         }
         cf = os.path.join(self.rundir, f"k{self._counter}.json")
-        reply = self._call({"op": "spawn", "connection": connection, "connection_file": cf,
-                            "env": self.kernel_env(), "log": os.path.join(self.rundir, f"k{self._counter}.log")})
+        reply = self._call(
+            {
+                "op": "spawn",
+                "connection": connection,
+                "connection_file": cf,
+                "env": self.kernel_env(),
+                "log": os.path.join(self.rundir, f"k{self._counter}.log"),
+            }
+        )
         if not reply.get("ok"):
             raise SandboxError(f"could not start a kernel: {reply.get('error')}")
         client = BlockingKernelClient(context=_client_context())

@@ -17,8 +17,11 @@ import shutil
 import sys
 from pathlib import Path
 
-INSTRUCTOR_ONLY = ["@jupyter/nbgrader:create-assignment", "@jupyter/nbgrader:formgrader",
-                   "@jupyter/nbgrader:course-list"]
+INSTRUCTOR_ONLY = [
+    "@jupyter/nbgrader:create-assignment",
+    "@jupyter/nbgrader:formgrader",
+    "@jupyter/nbgrader:course-list",
+]
 SERVER_EXTENSIONS = {
     "nbgrader.server_extensions.assignment_list": "both",
     "nbgrader.server_extensions.validate_assignment": "both",
@@ -37,14 +40,16 @@ def prepare(course, instructor=False):
     exchange = course.cache / "exchange"
     exchange.mkdir(parents=True, exist_ok=True)
     extensions = {name: (who == "both" or instructor) for name, who in SERVER_EXTENSIONS.items()}
-    (config_dir / "jupyter_server_config.json").write_text(json.dumps(
-        {"ServerApp": {"jpserver_extensions": extensions}}, indent=1))
+    (config_dir / "jupyter_server_config.json").write_text(
+        json.dumps({"ServerApp": {"jpserver_extensions": extensions}}, indent=1)
+    )
     disabled = {"@jupyterlab/apputils-extension:announcements": True}
     if not instructor:
         disabled.update({name: True for name in INSTRUCTOR_ONLY})
     (config_dir / "labconfig" / "page_config.json").write_text(json.dumps({"disabledExtensions": disabled}, indent=1))
     (settings_dir / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+        json.dumps({"fetchNews": "false", "checkForUpdates": False})
+    )
     (config_dir / "nbgrader_config.py").write_text(
         "c = get_config()  # noqa: F821\n"
         f"c.CourseDirectory.course_id = {course.course_id!r}\n"
@@ -52,8 +57,11 @@ def prepare(course, instructor=False):
         # A local exchange so the Assignments panel works outside JupyterHub too.
         f"c.Exchange.root = {str(exchange)!r}\n"
     )
-    env = {"JUPYTER_CONFIG_DIR": str(config_dir), "JUPYTERLAB_SETTINGS_DIR": str(settings_dir),
-           "JUPYTER_PREFER_ENV_PATH": "1"}
+    env = {
+        "JUPYTER_CONFIG_DIR": str(config_dir),
+        "JUPYTERLAB_SETTINGS_DIR": str(settings_dir),
+        "JUPYTER_PREFER_ENV_PATH": "1",
+    }
     root = course.root if instructor else course.root / "release"
     return env, root
 

@@ -197,8 +197,10 @@ def parse_checks(source, grade_id="cell"):
             )
         fname = call.func.id
         if len(call.args) != 3 or any(isinstance(a, ast.Starred) for a in call.args):
-            raise NotebookError(f"{grade_id}, line {stmt.lineno}: {fname} needs exactly 3 positional "
-                                "arguments: (\"name\", actual, expected)")
+            raise NotebookError(
+                f"{grade_id}, line {stmt.lineno}: {fname} needs exactly 3 positional "
+                'arguments: ("name", actual, expected)'
+            )
         if any(k.arg is None for k in call.keywords):
             raise NotebookError(f"{grade_id}, line {stmt.lineno}: no **kwargs in checks")
         name_node = call.args[0]

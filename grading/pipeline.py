@@ -96,8 +96,16 @@ def grade_task(assignment, job, limits, sandbox):
 
 
 def _error_result(job, reason, tb=None):
-    return {"student": job.student, "week": job.week, "status": "error", "reason": reason,
-            "traceback": tb, "notes": [], "notebooks": {}, "seconds": 0.0}
+    return {
+        "student": job.student,
+        "week": job.week,
+        "status": "error",
+        "reason": reason,
+        "traceback": tb,
+        "notes": [],
+        "notebooks": {},
+        "seconds": 0.0,
+    }
 
 
 try:
@@ -151,8 +159,12 @@ def _up_to_date(course, student, week, folder):
         return False
     from .grade import fingerprint
 
-    return (done.get("status") in ("graded", "failed") and done.get("submission_hash") == submission_hash(folder)
-            and done.get("fingerprint") == fingerprint(course, week) and _in_gradebook(course, student, week))
+    return (
+        done.get("status") in ("graded", "failed")
+        and done.get("submission_hash") == submission_hash(folder)
+        and done.get("fingerprint") == fingerprint(course, week)
+        and _in_gradebook(course, student, week)
+    )
 
 
 def _in_gradebook(course, student, week):
@@ -178,7 +190,9 @@ def write_result(course, result):
         (out / "timestamp.txt").write_text(result["timestamp"])
     record(course, result)
     side = {k: v for k, v in result.items() if k != "notebooks"}
-    side["notebooks"] = {n: {k: v for k, v in nb.items() if k != "notebook_json"} for n, nb in result["notebooks"].items()}
+    side["notebooks"] = {
+        n: {k: v for k, v in nb.items() if k != "notebook_json"} for n, nb in result["notebooks"].items()
+    }
     tmp = out / (SIDE_CAR + ".tmp")
     tmp.write_text(json.dumps(side, indent=1))
     tmp.replace(out / SIDE_CAR)
@@ -189,8 +203,18 @@ def _score(result):
     return sum(c["points"] for c in cells), sum(c["max_points"] for c in cells)
 
 
-def grade_week(course, week, workers=None, scheduler=None, force=False, students=None, progress=True,
-               limits=None, sandbox=True, log=None):
+def grade_week(
+    course,
+    week,
+    workers=None,
+    scheduler=None,
+    force=False,
+    students=None,
+    progress=True,
+    limits=None,
+    sandbox=True,
+    log=None,
+):
     """Grade ``week``'s submissions; returns a Summary. See the module docstring."""
     log = log or (lambda msg: print(msg, file=sys.stderr))
     t0 = time.monotonic()
@@ -241,8 +265,7 @@ def _run(assignment, jobs, workers, scheduler, limits, sandbox, progress, summar
     """Yield results as they complete (in-process when workers == 0)."""
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(jobs), desc=f"grading {assignment.week}", unit="nb", disable=not progress,
-               file=sys.stderr)
+    bar = tqdm(total=len(jobs), desc=f"grading {assignment.week}", unit="nb", disable=not progress, file=sys.stderr)
     if workers == 0 and not scheduler:
         summary.workers = 0
         try:
@@ -261,8 +284,14 @@ def _run(assignment, jobs, workers, scheduler, limits, sandbox, progress, summar
         client = Client(scheduler, timeout="30s")
     else:
         n = workers or os.cpu_count() or 1
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                               memory_limit=0, silence_logs=logging.ERROR)
+        cluster = LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            memory_limit=0,
+            silence_logs=logging.ERROR,
+        )
         client = Client(cluster)
     try:
         client.register_plugin(WarmSandbox(limits, sandbox))
@@ -303,5 +332,3 @@ def check_scheduler_address(address):
     if not address.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
         raise CourseError(f"--scheduler expects an address like tcp://host:8786, got {address!r}")
     return address
-
-

@@ -45,8 +45,13 @@ def summarize(results):
                     failures[f"{exercise_name(c['grade_id'])}: {msg}"] += 1
     means = sorted(((sum(v) / len(v), gid) for gid, v in per_cell.items()))
     failed = {s: r.get("reason") for s, r in results.items() if r["status"] != "graded"}
-    return {"totals": totals, "exercise_means": means, "failures": failures.most_common(),
-            "times": times, "failed": failed}
+    return {
+        "totals": totals,
+        "exercise_means": means,
+        "failures": failures.most_common(),
+        "times": times,
+        "failed": failed,
+    }
 
 
 def write_report(course, week):
@@ -58,12 +63,17 @@ def write_report(course, week):
     results = collect_results(course, week)
     s = summarize(results)
     e = html.escape
-    parts = ["<!doctype html><meta charset='utf-8'>", f"<title>Class report – {e(week)}</title>",
-             "<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1f2328}"
-             "table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #d1d9e0;padding:.35rem .5rem;text-align:left}"
-             "th{background:#f6f8fa}img{max-width:100%}</style>",
-             f"<h1>Class report: {e(week)}</h1>",
-             f"<p>{len(results)} submissions: {len(results) - len(s['failed'])} graded, {len(s['failed'])} could not be graded.</p>"]
+    parts = [
+        "<!doctype html><meta charset='utf-8'>",
+        f"<title>Class report – {e(week)}</title>",
+        "<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1f2328}"
+        "table{border-collapse:collapse;width:100%}"
+        "td,th{border-bottom:1px solid #d1d9e0;padding:.35rem .5rem;text-align:left}"
+        "th{background:#f6f8fa}img{max-width:100%}</style>",
+        f"<h1>Class report: {e(week)}</h1>",
+        f"<p>{len(results)} submissions: {len(results) - len(s['failed'])} graded, "
+        f"{len(s['failed'])} could not be graded.</p>",
+    ]
     if not results:
         parts.append("<p>No graded submissions yet: run <code>course grade</code> first.</p>")
     else:
@@ -82,19 +92,29 @@ def write_report(course, week):
         parts += ["<h2>Where the class struggled</h2>", _png(fig)]
 
         rows = "".join(f"<tr><td>{n}</td><td>{e(msg)}</td></tr>" for msg, n in s["failures"][:15])
-        parts += ["<h2>Most common failures</h2>",
-                  f"<table><tr><th>count</th><th>check and message</th></tr>{rows or '<tr><td colspan=2>none</td></tr>'}</table>"]
+        parts += [
+            "<h2>Most common failures</h2>",
+            "<table><tr><th>count</th><th>check and message</th></tr>"
+            f"{rows or '<tr><td colspan=2>none</td></tr>'}</table>",
+        ]
 
         times = sorted(s["times"].items(), key=lambda kv: kv[1])
         fig, ax = plt.subplots(figsize=(7, 3))
         ax.bar(range(len(times)), [t for _, t in times], color="#1a7f37")
         ax.set(xlabel="submissions (sorted)", ylabel="seconds", title="Time to grade each submission")
-        parts += ["<h2>Grading time</h2>", _png(fig),
-                  f"<p>median {sorted(t for _, t in times)[len(times) // 2]:.2f} s, max {times[-1][1]:.2f} s</p>"]
+        parts += [
+            "<h2>Grading time</h2>",
+            _png(fig),
+            f"<p>median {sorted(t for _, t in times)[len(times) // 2]:.2f} s, max {times[-1][1]:.2f} s</p>",
+        ]
         if s["failed"]:
-            rows = "".join(f"<tr><td>{e(st)}</td><td>{e(str(reason))}</td></tr>" for st, reason in sorted(s["failed"].items()))
-            parts += ["<h2>Submissions that could not be graded</h2>",
-                      f"<table><tr><th>student</th><th>reason</th></tr>{rows}</table>"]
+            rows = "".join(
+                f"<tr><td>{e(st)}</td><td>{e(str(reason))}</td></tr>" for st, reason in sorted(s["failed"].items())
+            )
+            parts += [
+                "<h2>Submissions that could not be graded</h2>",
+                f"<table><tr><th>student</th><th>reason</th></tr>{rows}</table>",
+            ]
     course.reports.mkdir(parents=True, exist_ok=True)
     path = course.reports / f"{week}.html"
     path.write_text("\n".join(parts), encoding="utf-8")

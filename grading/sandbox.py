@@ -56,9 +56,25 @@ def _bwrap_works():
         return False
     try:
         r = subprocess.run(
-            [exe, "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534",
-             "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "true"],
-            capture_output=True, timeout=20,
+            [
+                exe,
+                "--unshare-all",
+                "--unshare-user",
+                "--uid",
+                "65534",
+                "--gid",
+                "65534",
+                "--ro-bind",
+                "/",
+                "/",
+                "--proc",
+                "/proc",
+                "--dev",
+                "/dev",
+                "true",
+            ],
+            capture_output=True,
+            timeout=20,
         )
     except (OSError, subprocess.TimeoutExpired):
         return False
@@ -96,8 +112,11 @@ def _cgroup_flavour():
 def detect():
     """What isolation this machine supports (cached per process)."""
     if sys.platform != "linux":
-        return Capabilities(False, None, [f"{sys.platform}: no namespaces or cgroups; student code "
-                                          "runs with only resource and time limits"])
+        return Capabilities(
+            False,
+            None,
+            [f"{sys.platform}: no namespaces or cgroups; student code runs with only resource and time limits"],
+        )
     want_bwrap = not os.environ.get("COURSE_NO_BWRAP")
     bw = want_bwrap and _bwrap_works()
     cg = _cgroup_flavour()
@@ -110,8 +129,7 @@ def detect():
         )
     if not cg:
         warnings.append(
-            "no writable cgroup: the memory cap is a per-process rlimit and there is no cap on "
-            "the number of processes"
+            "no writable cgroup: the memory cap is a per-process rlimit and there is no cap on the number of processes"
         )
     return Capabilities(bw, cg, warnings)
 
@@ -198,15 +216,37 @@ def readonly_roots():
 
 
 # Only harmless parts of /etc: the dynamic linker cache, fonts, time zone and passwd names.
-ETC_FILES = ["ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "fonts", "passwd", "group",
-             "nsswitch.conf", "mime.types", "alternatives"]
+ETC_FILES = [
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "fonts",
+    "passwd",
+    "group",
+    "nsswitch.conf",
+    "mime.types",
+    "alternatives",
+]
 SYSTEM_DIRS = ["/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin"]
 
 
 def bwrap_argv(rw_dirs, workdir, env):
     """The bubblewrap command line for a sandbox with ``rw_dirs`` writable and all else hidden."""
-    argv = ["bwrap", "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534",
-            "--die-with-parent", "--cap-drop", "ALL", "--hostname", "grader"]
+    argv = [
+        "bwrap",
+        "--unshare-all",
+        "--unshare-user",
+        "--uid",
+        "65534",
+        "--gid",
+        "65534",
+        "--die-with-parent",
+        "--cap-drop",
+        "ALL",
+        "--hostname",
+        "grader",
+    ]
     for d in SYSTEM_DIRS:
         if os.path.islink(d):
             argv += ["--symlink", os.readlink(d), d]

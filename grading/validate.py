@@ -50,7 +50,11 @@ def read_notebook(path):
     if st.st_size == 0:
         return None, "the notebook file is empty"
     if st.st_size > MAX_NOTEBOOK_BYTES:
-        return None, f"the notebook is {st.st_size / 2**20:.0f} MB, over the {MAX_NOTEBOOK_BYTES // 2**20} MB limit (clear its outputs and resubmit)"
+        return (
+            None,
+            f"the notebook is {st.st_size / 2**20:.0f} MB, over the {MAX_NOTEBOOK_BYTES // 2**20} MB limit "
+            "(clear its outputs and resubmit)",
+        )
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     with os.fdopen(fd, "rb") as f:
         raw = f.read(MAX_NOTEBOOK_BYTES + 1)
@@ -111,7 +115,10 @@ def inspect(folder, student, week, expected_names):
             continue
         size = os.lstat(full).st_size
         if len(sub.extra_files) >= MAX_EXTRA_FILES or total + size > MAX_EXTRA_BYTES:
-            sub.notes.append(f"{rel} and further files were not copied (over {MAX_EXTRA_FILES} files or {MAX_EXTRA_BYTES // 2**20} MB)")
+            sub.notes.append(
+                f"{rel} and further files were not copied "
+                f"(over {MAX_EXTRA_FILES} files or {MAX_EXTRA_BYTES // 2**20} MB)"
+            )
             break
         total += size
         sub.extra_files.append((rel, full))

@@ -49,8 +49,11 @@ class CellVerdict:
         """Cell problems first, then each failed check (unreached ones are implied by the problem)."""
         out = list(self.problems)
         implied = bool(self.problems)
-        out += [f"{c.name}: {c.message}" for c in self.checks
-                if not c.passed and not (implied and c.message.startswith("not reached"))]
+        out += [
+            f"{c.name}: {c.message}"
+            for c in self.checks
+            if not c.passed and not (implied and c.message.startswith("not reached"))
+        ]
         return out
 
 
@@ -142,8 +145,7 @@ def _check(ref, raw_value):
         return CheckResult(ref["name"], ref["hidden"], False, "the reported value was malformed")
     options = dict(ref["options"])
     hint = options.pop("hint", None)
-    verdict = compare(ref["kind"], actual, ref["expected"], show_values=False,
-                      mistakes=ref["mistakes"], **options)
+    verdict = compare(ref["kind"], actual, ref["expected"], show_values=False, mistakes=ref["mistakes"], **options)
     message = verdict.message
     if not verdict.ok and hint:
         message += f" Hint: {hint}"

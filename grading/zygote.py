@@ -179,9 +179,11 @@ class Zygote:
         me = os.getpid()
         killed = 0
         for _ in range(50):  # loop: a process may fork while we kill
-            victims = [p for p in _descendants(me) if p != me] if not self.own_pid_namespace else [
-                p for p in _all_pids() if p not in (1, me)
-            ]
+            victims = (
+                [p for p in _descendants(me) if p != me]
+                if not self.own_pid_namespace
+                else [p for p in _all_pids() if p not in (1, me)]
+            )
             if not victims:
                 break
             for p in victims:

@@ -106,20 +106,39 @@ def postgres_url():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    subprocess.run(as_user + [f"{bindir}/initdb", "-D", data, "-U", "grader", "--auth=trust", "-E", "UTF8"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        as_user + [f"{bindir}/initdb", "-D", data, "-U", "grader", "--auth=trust", "-E", "UTF8"],
+        check=True,
+        capture_output=True,
+    )
     log = os.path.join(base, "server.log")
-    subprocess.run(as_user + [f"{bindir}/pg_ctl", "-D", data, "-l", log, "-w", "-o",
-                              f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c max_connections=100", "start"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        as_user
+        + [
+            f"{bindir}/pg_ctl",
+            "-D",
+            data,
+            "-l",
+            log,
+            "-w",
+            "-o",
+            f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c max_connections=100",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
         for _ in range(100):
             r = subprocess.run([f"{bindir}/pg_isready", "-h", "127.0.0.1", "-p", str(port)], capture_output=True)
             if r.returncode == 0:
                 break
             time.sleep(0.1)
-        subprocess.run(as_user + [f"{bindir}/createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "grader", "gradebook"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            as_user + [f"{bindir}/createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "grader", "gradebook"],
+            check=True,
+            capture_output=True,
+        )
         yield f"postgresql://grader@127.0.0.1:{port}/gradebook"
     finally:
         subprocess.run(as_user + [f"{bindir}/pg_ctl", "-D", data, "-m", "fast", "stop"], capture_output=True)

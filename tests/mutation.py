@@ -69,9 +69,15 @@ class _Mutator(ast.NodeTransformer):
         out = None
         if isinstance(node.op, (ast.Add, ast.Sub)):
             flipped = ast.BinOp(node.left, ast.Sub() if isinstance(node.op, ast.Add) else ast.Add(), node.right)
-            out = (self._site("flip + / -", node, flipped) or self._site("drop right term", node, node.left)
-                   or self._site("drop left term", node, node.right if isinstance(node.op, ast.Add)
-                                 else ast.UnaryOp(ast.USub(), node.right)))
+            out = (
+                self._site("flip + / -", node, flipped)
+                or self._site("drop right term", node, node.left)
+                or self._site(
+                    "drop left term",
+                    node,
+                    node.right if isinstance(node.op, ast.Add) else ast.UnaryOp(ast.USub(), node.right),
+                )
+            )
         elif isinstance(node.op, ast.MatMult):
             out = self._site("swap @ operands", node, ast.BinOp(node.right, ast.MatMult(), node.left))
         elif isinstance(node.op, (ast.Div, ast.Mult)):
@@ -105,7 +111,12 @@ class _Mutator(ast.NodeTransformer):
     def visit_Call(self, node):
         self.generic_visit(node)
         f = node.func
-        if isinstance(f, ast.Attribute) and f.attr in ("mean", "sum") and isinstance(f.value, ast.Name) and f.value.id == "np":
+        if (
+            isinstance(f, ast.Attribute)
+            and f.attr in ("mean", "sum")
+            and isinstance(f.value, ast.Name)
+            and f.value.id == "np"
+        ):
             other = "sum" if f.attr == "mean" else "mean"
             new = ast.Call(ast.Attribute(f.value, other, f.ctx), node.args, node.keywords)
             return self._site(f"np.{f.attr} -> np.{other}", node, new) or node
@@ -132,7 +143,7 @@ def mutants_of(source, grade_id):
         e = next(i for i, ln in enumerate(lines) if ln.strip() == END)
     except StopIteration:
         return
-    region = lines[b + 1:e]
+    region = lines[b + 1 : e]
     indent = min((len(ln) - len(ln.lstrip()) for ln in region if ln.strip()), default=0)
     body = "\n".join(ln[indent:] for ln in region)
     target = 0
@@ -146,7 +157,7 @@ def mutants_of(source, grade_id):
         name, line, before, after = m.applied
         new_body = ast.unparse(new_tree)
         new_region = [(" " * indent + ln) if ln else ln for ln in new_body.splitlines()]
-        new_source = "\n".join(lines[:b + 1] + new_region + lines[e:])
+        new_source = "\n".join(lines[: b + 1] + new_region + lines[e:])
         yield Mutant(grade_id, name, b + 1 + line, before, after), new_source
 
 
@@ -204,18 +215,21 @@ def _exercises(path):
     from grading.notebook import cell_role
 
     nb = nbformat.read(path, 4)
-    cells = [(cell_role(c), (c.metadata.get("nbgrader") or {}).get("grade_id"), _strip_magics(c.source))
-             for c in nb.cells if c.cell_type == "code"]
+    cells = [
+        (cell_role(c), (c.metadata.get("nbgrader") or {}).get("grade_id"), _strip_magics(c.source))
+        for c in nb.cells
+        if c.cell_type == "code"
+    ]
     ns = {"__name__": "__main__"}
     for k, (role, gid, src) in enumerate(cells):
         if role == "solution":
             block = []
-            for cell in cells[k + 1:]:
+            for cell in cells[k + 1 :]:
                 if cell[0] == "solution":
                     break
                 block.append(cell)
             last_test = max((i for i, c in enumerate(block) if c[0] == "tests"), default=-1)
-            yield gid, src, _snapshot(ns), block[:last_test + 1]
+            yield gid, src, _snapshot(ns), block[: last_test + 1]
         failure = _run(src, ns, 120, role == "tests")
         plt.close("all")
         if failure:

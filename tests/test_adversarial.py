@@ -26,8 +26,7 @@ from tests.test_pipeline import tree_digest
 
 pytestmark = pytest.mark.slow
 REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
-LIMITS = Limits(cell_seconds=20, notebook_seconds=150, memory_mb=768, cpu_seconds=60, max_processes=64,
-                max_output_mb=5)
+LIMITS = Limits(cell_seconds=20, notebook_seconds=150, memory_mb=768, cpu_seconds=60, max_processes=64, max_output_mb=5)
 
 
 def make_course(root):
@@ -43,8 +42,11 @@ def make_course(root):
 
 def solutions(course):
     nb = nbformat.read(course.source(WEEK) / f"{WEEK}.ipynb", 4)
-    return {(c.metadata.get("nbgrader") or {}).get("grade_id"): c.source
-            for c in nb.cells if cell_role(c) in ("solution", "manual")}
+    return {
+        (c.metadata.get("nbgrader") or {}).get("grade_id"): c.source
+        for c in nb.cells
+        if cell_role(c) in ("solution", "manual")
+    }
 
 
 def write(course, student, files):
@@ -144,7 +146,9 @@ def test_every_case_gets_its_status_and_a_clear_reason(graded):
             continue
         nb = r["notebooks"][WEEK]
         if case.run_status and nb.get("run_status") != case.run_status and case.status == "graded":
-            problems.append(f"{case.name}: run status {nb.get('run_status')} != {case.run_status} ({nb.get('run_detail')})")
+            problems.append(
+                f"{case.name}: run status {nb.get('run_status')} != {case.run_status} ({nb.get('run_detail')})"
+            )
         text = " ".join([r.get("reason") or "", nb.get("run_detail") or "", *r.get("notes", []), *nb.get("notes", [])])
         if case.reason and case.reason not in text:
             problems.append(f"{case.name}: reason {case.reason!r} not in {text!r}")
@@ -202,12 +206,12 @@ def test_stock_nbgrader_is_fooled_where_we_are_not(graded, tmp_path):
     write(stock, "attacker", case.build(ctx))
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
     nbgrader = os.path.join(os.path.dirname(sys.executable), "nbgrader")
-    subprocess.run([nbgrader, "generate_assignment", WEEK, "--force"], cwd=stock.root, env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [nbgrader, "generate_assignment", WEEK, "--force"], cwd=stock.root, env=env, check=True, capture_output=True
+    )
     subprocess.run([nbgrader, "autograde", WEEK, "--force"], cwd=stock.root, env=env, check=True, capture_output=True)
     stock_scores = cell_scores(stock, WEEK)["attacker"]
     ours = _scores(course)["adv_patch_checks"]
     assert sum(stock_scores.values()) > sum(ours.values())
     assert all(ours[t] == 0 for t in TESTS)
     assert any(stock_scores[t] > 0 for t in TESTS), stock_scores
-

@@ -30,12 +30,22 @@ REPO = Path(__file__).resolve().parents[1]
 WEEK = "week2_logistic_regression"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 OUT = Path(os.environ.get("COURSE_TEST_OUTPUT", REPO / "tests" / "output")) / "browser"
-SIGMOID = ("def sigmoid(z):\n"
-           "    z = np.asarray(z, dtype=np.float64)\n"
-           "    return np.exp(np.minimum(z, 0.0)) / (1.0 + np.exp(-np.abs(z)))\n")
+SIGMOID = (
+    "def sigmoid(z):\n"
+    "    z = np.asarray(z, dtype=np.float64)\n"
+    "    return np.exp(np.minimum(z, 0.0)) / (1.0 + np.exp(-np.abs(z)))\n"
+)
 # Chromium as root in a container: no sandbox; no background traffic to Google (closed network).
-CHROME_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-               "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
+CHROME_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +112,11 @@ def _wait_idle(pg, timeout=180):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         busy = pg.locator(".jp-InputPrompt:has-text('[*]')").count()
-        status = pg.locator(".jp-Notebook-ExecutionIndicator").first.get_attribute("data-status") \
-            if pg.locator(".jp-Notebook-ExecutionIndicator").count() else "idle"
+        status = (
+            pg.locator(".jp-Notebook-ExecutionIndicator").first.get_attribute("data-status")
+            if pg.locator(".jp-Notebook-ExecutionIndicator").count()
+            else "idle"
+        )
         if busy == 0 and status in (None, "idle"):
             return
         time.sleep(0.5)
@@ -158,8 +171,12 @@ def test_3_run_all_cells_only_exercises_fail(page, lab):
             assert errors and errors[0]["ename"] == "NotImplementedError", cell.metadata["nbgrader"]["grade_id"]
             stubs += 1
     assert not unexpected and stubs >= 5
-    assert any(o.get("output_type") == "display_data" and "image/png" in o.get("data", {})
-               for c in nb.cells if c.cell_type == "code" for o in c.outputs), "plots were drawn"
+    assert any(
+        o.get("output_type") == "display_data" and "image/png" in o.get("data", {})
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    ), "plots were drawn"
 
 
 def _cell_containing(page, text):
@@ -180,7 +197,7 @@ def test_4_solve_one_exercise_in_the_editor(page):
     page.keyboard.press("Shift+Enter")  # runs the visible checks
     time.sleep(1)
     _wait_idle(page)
-    tests = _cell_containing(page, "check_close(\"σ(0) is ½\"")
+    tests = _cell_containing(page, 'check_close("σ(0) is ½"')
     tests.scroll_into_view_if_needed()
     out = tests.locator(".jp-OutputArea").text_content()
     _shot(page, "4_exercise_passes.png")

@@ -130,9 +130,24 @@ def test_hidden_messages_do_not_echo_student_values():
 
 @pytest.mark.parametrize(
     "value",
-    [None, True, 3, -2**70, 0.1, float("nan"), float("-inf"), "text", np.float32(1.5), np.int64(7),
-     np.arange(6, dtype=np.float32).reshape(2, 3), np.array([True, False]), np.array(2.5),
-     (np.ones(2), 3), [1, [2.0, None]], {"W1": np.eye(2), "b1": np.zeros(2)}],
+    [
+        None,
+        True,
+        3,
+        -(2**70),
+        0.1,
+        float("nan"),
+        float("-inf"),
+        "text",
+        np.float32(1.5),
+        np.int64(7),
+        np.arange(6, dtype=np.float32).reshape(2, 3),
+        np.array([True, False]),
+        np.array(2.5),
+        (np.ones(2), 3),
+        [1, [2.0, None]],
+        {"W1": np.eye(2), "b1": np.zeros(2)},
+    ],
 )
 def test_wire_round_trip(value):
     back = _wire.decode(json.loads(json.dumps(_wire.encode(value))))
@@ -146,8 +161,10 @@ def test_wire_round_trip(value):
         assert back == value
 
 
-@pytest.mark.parametrize("value", [AlwaysEqual(), FakeArray(), EXPECTED.view(SneakyNdarray), TruthyFloat(1.0),
-                                   np.array([object()], dtype=object)])
+@pytest.mark.parametrize(
+    "value",
+    [AlwaysEqual(), FakeArray(), EXPECTED.view(SneakyNdarray), TruthyFloat(1.0), np.array([object()], dtype=object)],
+)
 def test_wire_turns_hostile_values_into_opaque(value):
     back = _wire.decode(json.loads(json.dumps(_wire.encode(value))))
     assert isinstance(back, _wire.Opaque)
@@ -174,8 +191,7 @@ def test_wire_decoder_rejects_malformed_reports(bad):
 
 def test_named_mistakes_work_for_tuple_results():
     dW, db = np.arange(6.0).reshape(3, 2), np.array([1.0, -2.0])
-    v = compare("close", (dW * 4, db * 4), (dW, db), labels=("dW", "db"),
-                mistakes={"forgot the 1/m": (dW * 4, db * 4)})
+    v = compare("close", (dW * 4, db * 4), (dW, db), labels=("dW", "db"), mistakes={"forgot the 1/m": (dW * 4, db * 4)})
     assert v.message == "It looks like you forgot the 1/m."
     v = compare("close", (dW, db * 2), (dW, db), labels=("dW", "db"))
     assert v.message.startswith("db: ") and v.message.count("db") == 1

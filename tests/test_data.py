@@ -155,8 +155,7 @@ def test_noise_free_spirals_follow_the_documented_formula():
     for k in range(C):
         np.testing.assert_allclose(np.sort(r[y == k]), np.linspace(0, 1, 50), atol=1e-12)
     theta = 2 * np.pi * (y / C + turns * r)
-    np.testing.assert_allclose(X, r[:, None] * np.column_stack([np.cos(theta), np.sin(theta)]),
-                               atol=1e-12)
+    np.testing.assert_allclose(X, r[:, None] * np.column_stack([np.cos(theta), np.sin(theta)]), atol=1e-12)
 
 
 # --------------------------------------------------------- slide truth tables
@@ -380,8 +379,7 @@ def test_load_digits():
     np.testing.assert_array_equal(ds.images.reshape(1797, 64), ds.X)
     assert ds.X.min() == 0 and ds.X.max() == 16
     np.testing.assert_array_equal(ds.X, np.round(ds.X))  # pixel counts are integers
-    np.testing.assert_array_equal(np.bincount(ds.y),
-                                  [178, 182, 177, 183, 181, 182, 181, 179, 174, 180])
+    np.testing.assert_array_equal(np.bincount(ds.y), [178, 182, 177, 183, 181, 182, 181, 179, 174, 180])
     assert ds.target_names == tuple("0123456789")
     assert len(ds.feature_names) == 64 and ds.feature_names[9] == "pixel_1_1"
     assert "10.24432/C50P49" in ds.description

@@ -53,9 +53,30 @@ def test_concurrent_graders_share_one_postgresql_gradebook(toy_course, serial_sc
     """Two `course grade` processes at once (half the class each), as two TAs would run them."""
     env = dict(os.environ, COURSE_DB_URL=postgres_url.replace("/gradebook", "/gradebook"))
     halves = [",".join(f"s{i:02d}" for i in range(0, 3)), ",".join(f"s{i:02d}" for i in range(3, 6))]
-    procs = [subprocess.Popen([sys.executable, "-m", "grading.cli", "--course", str(toy_course.root), "grade", W,
-                               "--workers", "1", "--force", "--quiet", "--students", h],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for h in halves]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "grading.cli",
+                "--course",
+                str(toy_course.root),
+                "grade",
+                W,
+                "--workers",
+                "1",
+                "--force",
+                "--quiet",
+                "--students",
+                h,
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for h in halves
+    ]
     outs = [p.communicate(timeout=600)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     pg = Course.load(toy_course.root, db_url=postgres_url)
@@ -72,8 +93,23 @@ def test_grading_through_an_existing_dask_scheduler_with_two_workers(toy_course,
     env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ['PATH']}")
     sched_file = tmp_path / "scheduler.json"
     log = open(tmp_path / "dask.log", "w")
-    procs = [_start([str(bindir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                     "--scheduler-file", str(sched_file)], env, log)]
+    procs = [
+        _start(
+            [
+                str(bindir / "dask"),
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                str(sched_file),
+            ],
+            env,
+            log,
+        )
+    ]
     try:
         for _ in range(300):
             if sched_file.exists() and sched_file.stat().st_size:
@@ -83,8 +119,24 @@ def test_grading_through_an_existing_dask_scheduler_with_two_workers(toy_course,
 
         address = json.loads(sched_file.read_text())["address"]
         for _ in range(2):
-            procs.append(_start([str(bindir / "dask"), "worker", address, "--nthreads", "1", "--nworkers", "1",
-                                 "--no-dashboard", "--memory-limit", "0"], env, log))
+            procs.append(
+                _start(
+                    [
+                        str(bindir / "dask"),
+                        "worker",
+                        address,
+                        "--nthreads",
+                        "1",
+                        "--nworkers",
+                        "1",
+                        "--no-dashboard",
+                        "--memory-limit",
+                        "0",
+                    ],
+                    env,
+                    log,
+                )
+            )
         from dask.distributed import Client
 
         with Client(address, timeout="60s") as c:
@@ -100,5 +152,3 @@ def test_grading_through_an_existing_dask_scheduler_with_two_workers(toy_course,
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 os.killpg(p.pid, 9)
         log.close()
-
-

@@ -26,7 +26,8 @@ def test_every_planted_bug_is_caught(path):
     unexplained = [m for m in survivors if (m.cell, m.operator, m.before, m.after) not in allowed]
     assert len(killed) >= 20, "too few mutation sites: is the notebook's solution code being found?"
     assert not unexplained, "bugs the tests let through:\n" + "\n".join(
-        f"  {m.cell} line {m.line}: {m.operator}: {m.before!r} -> {m.after!r}" for m in unexplained)
+        f"  {m.cell} line {m.line}: {m.operator}: {m.before!r} -> {m.after!r}" for m in unexplained
+    )
 
 
 def test_every_allowlist_entry_explains_itself():

@@ -117,15 +117,15 @@ def test_whole_model_gradients_match_numerical(depth, activation, loss, out_act)
 @given(m=st.integers(1, 6), n_in=st.integers(1, 4), units=st.integers(1, 4), seed=seeds)
 def test_l2_penalty_gradient_is_included(m, n_in, units, seed):
     rng = np.random.default_rng(seed)
-    model = nn.Sequential([nn.Dense(units, activation="tanh", input_dim=n_in, l2=0.1),
-                           nn.Dense(1, l2=0.05)], seed=seed).compile(loss="mse")
+    model = nn.Sequential(
+        [nn.Dense(units, activation="tanh", input_dim=n_in, l2=0.1), nn.Dense(1, l2=0.05)], seed=seed
+    ).compile(loss="mse")
     X, y = rng.normal(size=(m, n_in)), rng.normal(size=(m, 1))
     assert max(check_model_gradients(model, X, y).values()) < 1e-7
 
 
 def test_gradients_are_in_get_weights_order_and_do_not_change_the_model():
-    model = nn.Sequential([nn.Dense(3, activation="sigmoid", input_dim=2),
-                           nn.Dense(1, activation="sigmoid")], seed=1)
+    model = nn.Sequential([nn.Dense(3, activation="sigmoid", input_dim=2), nn.Dense(1, activation="sigmoid")], seed=1)
     model.compile(loss="binary_crossentropy")
     before = model.get_weights()
     _, grads = model.gradients(np.ones((4, 2)), np.ones(4))
@@ -163,8 +163,7 @@ def _xor():
 
 def test_mlp_learns_xor():
     X, y = _xor()
-    model = nn.Sequential([nn.Dense(4, activation="tanh", input_dim=2),
-                           nn.Dense(1, activation="sigmoid")], seed=0)
+    model = nn.Sequential([nn.Dense(4, activation="tanh", input_dim=2), nn.Dense(1, activation="sigmoid")], seed=0)
     model.compile(loss="binary_crossentropy", optimizer=nn.Adam(0.05), metrics=["accuracy"])
     model.fit(X, y, epochs=300, batch_size=4, verbose=0)
     loss, acc = model.evaluate(X, y)
@@ -181,8 +180,13 @@ def test_logistic_regression_cannot_learn_xor():
 
 def test_zero_initialization_keeps_hidden_units_identical():
     X, y = _xor()
-    model = nn.Sequential([nn.Dense(3, activation="tanh", input_dim=2, kernel_initializer="zeros"),
-                           nn.Dense(1, activation="sigmoid", kernel_initializer="zeros")], seed=0)
+    model = nn.Sequential(
+        [
+            nn.Dense(3, activation="tanh", input_dim=2, kernel_initializer="zeros"),
+            nn.Dense(1, activation="sigmoid", kernel_initializer="zeros"),
+        ],
+        seed=0,
+    )
     model.compile(loss="binary_crossentropy", optimizer=nn.SGD(0.5))
     model.fit(X, y, epochs=50, batch_size=4, verbose=0)
     W1 = model.get_weights()[0]
@@ -194,8 +198,7 @@ def test_every_optimizer_reduces_the_loss(optimizer):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(64, 3))
     y = (X @ np.array([1.0, -2.0, 0.5]) > 0).astype(float)
-    model = nn.Sequential([nn.Dense(8, activation="relu", input_dim=3),
-                           nn.Dense(1, activation="sigmoid")], seed=0)
+    model = nn.Sequential([nn.Dense(8, activation="relu", input_dim=3), nn.Dense(1, activation="sigmoid")], seed=0)
     model.compile(loss="binary_crossentropy", optimizer=optimizer, metrics=["accuracy"])
     history = model.fit(X, y, epochs=40, batch_size=16, verbose=0)
     assert history.history["loss"][-1] < 0.6 * history.history["loss"][0]
@@ -205,8 +208,9 @@ def test_fixed_seed_reproduces_training_exactly():
     def run():
         rng = np.random.default_rng(3)
         X, y = rng.normal(size=(50, 2)), rng.integers(0, 2, 50)
-        model = nn.Sequential([nn.Dense(5, activation="relu", input_dim=2), nn.Dropout(0.2),
-                               nn.Dense(1, activation="sigmoid")], seed=42)
+        model = nn.Sequential(
+            [nn.Dense(5, activation="relu", input_dim=2), nn.Dropout(0.2), nn.Dense(1, activation="sigmoid")], seed=42
+        )
         model.compile(loss="binary_crossentropy", optimizer="adam", metrics=["accuracy"])
         h = model.fit(X, y, epochs=5, batch_size=8, verbose=0)
         return h.history["loss"], model.get_weights()
@@ -233,8 +237,7 @@ def test_early_stopping_stops_and_restores_best_weights():
     X, y = rng.normal(size=(40, 2)), rng.integers(0, 2, size=40)  # pure noise: val loss rises
     Xv, yv = rng.normal(size=(40, 2)), rng.integers(0, 2, size=40)
     stop = nn.EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)
-    model = nn.Sequential([nn.Dense(32, activation="relu", input_dim=2),
-                           nn.Dense(1, activation="sigmoid")], seed=0)
+    model = nn.Sequential([nn.Dense(32, activation="relu", input_dim=2), nn.Dense(1, activation="sigmoid")], seed=0)
     model.compile(loss="binary_crossentropy", optimizer=nn.Adam(0.05))
     h = model.fit(X, y, epochs=200, batch_size=8, validation_data=(Xv, yv), callbacks=[stop], verbose=0)
     assert len(h.history["val_loss"]) < 200
@@ -256,8 +259,13 @@ def test_keras_seed_snippet_runs_with_the_same_calls():
 
 
 def test_summary_counts_parameters(capsys):
-    model = nn.Sequential([nn.Dense(12, activation="relu", input_dim=8),
-                           nn.Dense(8, activation="relu"), nn.Dense(1, activation="sigmoid")])
+    model = nn.Sequential(
+        [
+            nn.Dense(12, activation="relu", input_dim=8),
+            nn.Dense(8, activation="relu"),
+            nn.Dense(1, activation="sigmoid"),
+        ]
+    )
     model.summary()
     out = capsys.readouterr().out
     assert model.count_params() == (8 * 12 + 12) + (12 * 8 + 8) + (8 + 1)
@@ -284,15 +292,21 @@ def test_bad_input_gets_clear_errors():
         model.compile(loss="cross_entropy")
 
 
-@pytest.mark.parametrize("name", ["zeros", "random_normal", "glorot_uniform", "glorot_normal",
-                                  "he_normal", "he_uniform"])
+@pytest.mark.parametrize(
+    "name", ["zeros", "random_normal", "glorot_uniform", "glorot_normal", "he_normal", "he_uniform"]
+)
 def test_initializers_are_seeded_and_scaled(name):
     init = nn.INITIALIZERS[name]
     a, b = init((400, 300), seed=1), init((400, 300), seed=1)
     np.testing.assert_array_equal(a, b)
-    expected_std = {"zeros": 0.0, "random_normal": 0.01, "glorot_uniform": np.sqrt(2 / 700),
-                    "glorot_normal": np.sqrt(2 / 700), "he_normal": np.sqrt(2 / 400),
-                    "he_uniform": np.sqrt(2 / 400)}[name]
+    expected_std = {
+        "zeros": 0.0,
+        "random_normal": 0.01,
+        "glorot_uniform": np.sqrt(2 / 700),
+        "glorot_normal": np.sqrt(2 / 700),
+        "he_normal": np.sqrt(2 / 400),
+        "he_uniform": np.sqrt(2 / 400),
+    }[name]
     assert a.std() == pytest.approx(expected_std, rel=0.03, abs=1e-12)
     if name != "zeros":
         assert not np.array_equal(a, init((400, 300), seed=2))
@@ -301,8 +315,9 @@ def test_initializers_are_seeded_and_scaled(name):
 
 
 def test_float32_model_stays_float32():
-    model = nn.Sequential([nn.Dense(4, activation="relu", input_dim=3), nn.Dense(2, activation="softmax")],
-                          seed=0, dtype=np.float32)
+    model = nn.Sequential(
+        [nn.Dense(4, activation="relu", input_dim=3), nn.Dense(2, activation="softmax")], seed=0, dtype=np.float32
+    )
     model.compile(loss="sparse_categorical_crossentropy", optimizer="sgd")
     X = np.random.default_rng(0).normal(size=(8, 3))
     assert model.predict(X).dtype == np.float32

@@ -70,9 +70,11 @@ def test_lint_accepts_the_toy_and_rejects_expected_values_from_student_code():
 
 def _spec_and_release():
     spec = read_spec(toy.source_notebook(), "toy")
-    release = {"w9_sigmoid": {"source": "def sigmoid(z):\n    raise NotImplementedError()"},
-               "w9_affine": {"source": "def affine(X, W, b):\n    raise NotImplementedError()"},
-               "w9_why_bias": {"source": "YOUR ANSWER HERE"}}
+    release = {
+        "w9_sigmoid": {"source": "def sigmoid(z):\n    raise NotImplementedError()"},
+        "w9_affine": {"source": "def affine(X, W, b):\n    raise NotImplementedError()"},
+        "w9_why_bias": {"source": "YOUR ANSWER HERE"},
+    }
     return spec, release
 
 

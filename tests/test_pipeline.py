@@ -40,7 +40,9 @@ def class_of_students(course):
     submit(course, "alice", toy.solved(rel))
     submit(course, "bob", rel)
     submit(course, "carol", toy.solved(rel, affine=toy.AFFINE_SOLUTION.replace("X @ W + b", "X @ W")))
-    submit(course, "dave", toy.solved(rel, sigmoid=toy.SIGMOID_SOLUTION.replace("np.exp(-np.abs(z))", "np.exp(np.abs(z))")))
+    submit(
+        course, "dave", toy.solved(rel, sigmoid=toy.SIGMOID_SOLUTION.replace("np.exp(-np.abs(z))", "np.exp(np.abs(z))"))
+    )
     return {"alice": 3, "bob": 0, "carol": 2, "dave": 1}
 
 
@@ -48,15 +50,21 @@ def test_parallel_grading_equals_serial_grading(toy_course, tmp_path):
     expected = class_of_students(toy_course)
     serial = grade_week(toy_course, W, workers=0, progress=False)
     serial_scores = cell_scores(toy_course, W)
-    serial_msgs = {s: [c["messages"] for c in r["notebooks"][W]["cells"]] for s, r in collect_results(toy_course, W).items()}
+    serial_msgs = {
+        s: [c["messages"] for c in r["notebooks"][W]["cells"]] for s, r in collect_results(toy_course, W).items()
+    }
     parallel = grade_week(toy_course, W, workers=2, force=True, progress=False)
     assert parallel.workers == 2 and len(parallel.graded) == len(serial.graded) == 4
     assert cell_scores(toy_course, W) == serial_scores
-    assert {s: [c["messages"] for c in r["notebooks"][W]["cells"]] for s, r in collect_results(toy_course, W).items()} == serial_msgs
+    assert {
+        s: [c["messages"] for c in r["notebooks"][W]["cells"]] for s, r in collect_results(toy_course, W).items()
+    } == serial_msgs
     assert {s: t[0] for s, t in totals(toy_course, W).items()} == expected
     carol = collect_results(toy_course, W)["carol"]["notebooks"][W]["cells"][1]
-    assert carol["messages"] == ["Z for 2 examples, 3 inputs, 2 units: It looks like you forgot to add the bias b.",
-                                 "Z for a 5x4 batch and 3 units: It looks like you forgot to add the bias b."]
+    assert carol["messages"] == [
+        "Z for 2 examples, 3 inputs, 2 units: It looks like you forgot to add the bias b.",
+        "Z for a 5x4 batch and 3 units: It looks like you forgot to add the bias b.",
+    ]
 
 
 def test_resume_skips_graded_and_regrades_changed_or_forced(toy_course):
@@ -128,8 +136,11 @@ def test_feedback_report_and_export(toy_course, tmp_path):
     grade_week(toy_course, W, workers=0, progress=False)
     paths = write_feedback(toy_course, W)
     assert len(paths) == 4
-    hidden_lines = [ln.strip() for ln in toy.SIGMOID_TESTS.splitlines() + toy.AFFINE_TESTS.splitlines()
-                    if ln.strip() and not ln.startswith("###")]
+    hidden_lines = [
+        ln.strip()
+        for ln in toy.SIGMOID_TESTS.splitlines() + toy.AFFINE_TESTS.splitlines()
+        if ln.strip() and not ln.startswith("###")
+    ]
     for p in paths:
         page = p.read_text()
         for line in hidden_lines:
@@ -160,8 +171,10 @@ def _zip(path, entries):
 def test_collect_folder_and_zip_keeps_history(toy_course, tmp_path):
     good = nbformat.writes(toy.solved(release_nb(toy_course)))
     blank = nbformat.writes(release_nb(toy_course))
-    z1 = _zip(tmp_path / "a.zip", {f"alice/{W}/{W}.ipynb": blank, f"alice/{W}/timestamp.txt": "2026-01-01 10:00:00 UTC",
-                                   f"bob/{W}.ipynb": blank})
+    z1 = _zip(
+        tmp_path / "a.zip",
+        {f"alice/{W}/{W}.ipynb": blank, f"alice/{W}/timestamp.txt": "2026-01-01 10:00:00 UTC", f"bob/{W}.ipynb": blank},
+    )
     r = collect(toy_course, z1, week=W)
     assert {(s, st) for s, _, st, _ in r.rows} == {("alice", "collected"), ("bob", "collected")}
     z2 = _zip(tmp_path / "b.zip", {f"alice/{W}/{W}.ipynb": good, f"alice/{W}/timestamp.txt": "2026-01-02 10:00:00 UTC"})
@@ -170,7 +183,9 @@ def test_collect_folder_and_zip_keeps_history(toy_course, tmp_path):
     assert (toy_course.submitted("alice", W) / f"{W}.ipynb").read_text() == good
     history = list((toy_course.submitted() / ".history" / "alice" / W).iterdir())
     assert len(history) == 1 and (history[0] / f"{W}.ipynb").read_text() == blank
-    z3 = _zip(tmp_path / "c.zip", {f"alice/{W}/{W}.ipynb": blank + " ", f"alice/{W}/timestamp.txt": "2025-12-01 10:00:00 UTC"})
+    z3 = _zip(
+        tmp_path / "c.zip", {f"alice/{W}/{W}.ipynb": blank + " ", f"alice/{W}/timestamp.txt": "2025-12-01 10:00:00 UTC"}
+    )
     assert collect(toy_course, z3).rows[0][2] == "older"
     assert (toy_course.submitted("alice", W) / f"{W}.ipynb").read_text() == good  # newest kept
     assert collect(toy_course, z2).rows[0][2] == "unchanged"
@@ -203,7 +218,7 @@ def test_collect_refuses_symlinks_inside_zips(toy_course, tmp_path):
     archive = tmp_path / "link.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         info = zipfile.ZipInfo(f"alice/{W}/{W}.ipynb")
-        info.external_attr = (0o120777 << 16)
+        info.external_attr = 0o120777 << 16
         zf.writestr(info, "/etc/passwd")
     with pytest.raises(CourseError, match="symbolic link"):
         collect(toy_course, archive)

@@ -62,8 +62,7 @@ def test_binary_boundary_is_the_half_level_line_of_a_linear_classifier():
 
     X = np.array([[-2.0, -2.0], [2.0, 2.0]])
     ax = plots.plot_decision_boundary(predict, X, np.array([0, 1]), resolution=101)
-    level_sets = [c for c in ax.collections if getattr(c, "levels", None) is not None
-                  and list(c.levels) == [0.5]]
+    level_sets = [c for c in ax.collections if getattr(c, "levels", None) is not None and list(c.levels) == [0.5]]
     assert len(level_sets) == 1
     vertices = np.vstack([p.vertices for p in level_sets[0].get_paths()])
     assert len(vertices) > 10
@@ -159,12 +158,9 @@ def test_history_from_fit_is_drawn_with_accuracy_panel():
     loss = line(ax_loss, "training loss")
     np.testing.assert_allclose(loss.get_xdata(), np.arange(1, 8))
     np.testing.assert_allclose(loss.get_ydata(), history.history["loss"])
-    np.testing.assert_allclose(line(ax_loss, "validation loss").get_ydata(),
-                               history.history["val_loss"])
-    np.testing.assert_allclose(line(ax_acc, "training accuracy").get_ydata(),
-                               history.history["accuracy"])
-    np.testing.assert_allclose(line(ax_acc, "validation accuracy").get_ydata(),
-                               history.history["val_accuracy"])
+    np.testing.assert_allclose(line(ax_loss, "validation loss").get_ydata(), history.history["val_loss"])
+    np.testing.assert_allclose(line(ax_acc, "training accuracy").get_ydata(), history.history["accuracy"])
+    np.testing.assert_allclose(line(ax_acc, "validation accuracy").get_ydata(), history.history["val_accuracy"])
     assert ax_loss.get_xlabel() == "epoch"
 
 
@@ -243,8 +239,7 @@ def test_network_2_3_1_has_6_units_and_9_weights():
 
 
 def test_network_from_model_labels_activations_and_weight_signs():
-    model = Sequential([Dense(3, activation="sigmoid", input_dim=2),
-                        Dense(1, activation="sigmoid")], seed=0)
+    model = Sequential([Dense(3, activation="sigmoid", input_dim=2), Dense(1, activation="sigmoid")], seed=0)
     W1 = np.array([[1.0, -2.0, 0.5], [-0.1, 3.0, -1.0]])
     W2 = np.array([[2.0], [-0.5], [1.0]])
     model.set_weights([W1, np.zeros(3), W2, np.zeros(1)])
@@ -278,8 +273,9 @@ def test_loss_surface_contours_and_path():
     path = np.array([[-2.0, 1.0], [-0.5, -1.0], [0.4, -1.7], [np.inf, 0.0]])
     ax = plots.plot_loss_surface(loss, (-3, 4), (-4, 2), path=path, minimum=(1, -2))
     drawn = line(ax, "gradient descent")
-    np.testing.assert_allclose(np.column_stack([drawn.get_xdata(), drawn.get_ydata()]),
-                               path[:3])  # the overflowed point is dropped
+    np.testing.assert_allclose(
+        np.column_stack([drawn.get_xdata(), drawn.get_ydata()]), path[:3]
+    )  # the overflowed point is dropped
     np.testing.assert_allclose(line(ax, "start").get_xydata()[0], path[0])
     np.testing.assert_allclose(line(ax, "minimum").get_xydata()[0], [1, -2])
     filled = ax.collections[0]
@@ -293,8 +289,9 @@ def test_loss_surface_contours_and_path():
 def test_loss_surface_accepts_a_scalar_only_loss():
     import math
 
-    ax = plots.plot_loss_surface(lambda w, b: math.exp(-w) + b * b, (0, 1), (-1, 1),
-                                 resolution=11)  # b = 0 is on the grid
+    ax = plots.plot_loss_surface(
+        lambda w, b: math.exp(-w) + b * b, (0, 1), (-1, 1), resolution=11
+    )  # b = 0 is on the grid
     assert ax.collections[0].levels[0] == pytest.approx(math.exp(-1), abs=1e-9)
 
 
@@ -371,8 +368,7 @@ def test_gradient_descent_explorer_follows_the_update_rule():
         w, b = w - 0.1 * np.mean(r * x), b - 0.1 * np.mean(r)
         expected.append((w, b))
     np.testing.assert_allclose(demo.state["path"], expected)
-    np.testing.assert_allclose(demo.state["losses"],
-                               [0.5 * np.mean((p[0] * x + p[1] - y) ** 2) for p in expected])
+    np.testing.assert_allclose(demo.state["losses"], [0.5 * np.mean((p[0] * x + p[1] - y) ** 2) for p in expected])
 
     demo.controls["w_start"].value = 0.0
     demo.controls["b_start"].value = 0.0
@@ -474,9 +470,9 @@ def test_widgets_render_headless_in_a_kernel():
     # Each cell takes < 1 s. The timeout also bounds a stall outside our code: with
     # pyzmq 27 + jupyter_client 8 the client now and then misses the wake-up for an
     # execute_reply that has already arrived and only finds it when the timeout fires.
-    client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=20,
-                                     store_widget_state=True,
-                                     resources={"metadata": {"path": str(REPO)}})
+    client = nbclient.NotebookClient(
+        nb, kernel_name="python3", timeout=20, store_widget_state=True, resources={"metadata": {"path": str(REPO)}}
+    )
     client.execute()
 
     outputs = [o for cell in nb.cells for o in cell.outputs]
@@ -491,6 +487,7 @@ def test_widgets_render_headless_in_a_kernel():
     # The pictures went into the Output widgets.
     state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     output_models = [m for m in state.values() if m["model_name"] == "OutputModel"]
-    pictures = [m for m in output_models
-                if any("image/png" in o.get("data", {}) for o in m["state"].get("outputs", []))]
+    pictures = [
+        m for m in output_models if any("image/png" in o.get("data", {}) for o in m["state"].get("outputs", []))
+    ]
     assert len(pictures) == 3

@@ -36,7 +36,9 @@ def run(factory, *sources):
 def text(result, i=0):
     out = []
     for o in result.nb.cells[i].outputs:
-        out.append(o.get("text", "") if o.get("output_type") == "stream" else f"{o.get('ename', '')}: {o.get('evalue', '')}")
+        out.append(
+            o.get("text", "") if o.get("output_type") == "stream" else f"{o.get('ename', '')}: {o.get('evalue', '')}"
+        )
     return "".join(out)
 
 
@@ -48,7 +50,9 @@ def factory():
 
 def test_nothing_survives_into_the_next_kernel(factory):
     # A "student" leaves a file, a daemon that would write later, and a global.
-    r = run(factory, """
+    r = run(
+        factory,
+        """
         import os, time
         open("left_behind.txt", "w").write("secret")
         if os.fork() == 0:
@@ -60,13 +64,17 @@ def test_nothing_survives_into_the_next_kernel(factory):
             os._exit(0)
         SECRET = 42
         print("ok")
-    """)
+    """,
+    )
     assert "ok" in text(r)
-    r = run(factory, """
+    r = run(
+        factory,
+        """
         import os, time
         time.sleep(2.5)
         print(sorted(os.listdir(".")), "SECRET" in globals())
-    """)
+    """,
+    )
     assert text(r).strip() == "[] False"
 
 
@@ -77,14 +85,17 @@ def test_no_network(factory):
     server.listen()
     port = server.getsockname()[1]
     try:
-        r = run(factory, f"""
+        r = run(
+            factory,
+            f"""
             import socket
             try:
                 socket.create_connection(("127.0.0.1", {port}), timeout=2)
                 print("CONNECTED")
             except OSError as e:
                 print("blocked", type(e).__name__)
-        """)
+        """,
+        )
     finally:
         server.close()
     assert "blocked" in text(r) and "CONNECTED" not in text(r)
@@ -95,17 +106,20 @@ def test_course_files_and_the_host_are_invisible_and_read_only(factory, tmp_path
     course_file = tmp_path / "source.ipynb"
     course_file.write_text("hidden tests")
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    r = run(factory, f"""
+    r = run(
+        factory,
+        f"""
         import os
-        for p in [{str(course_file)!r}, {repo + '/source'!r}, {repo + '/tests'!r}, "/etc/shadow", "/home", "/var/lib"]:
+        for p in [{str(course_file)!r}, {repo + "/source"!r}, {repo + "/tests"!r}, "/etc/shadow", "/home", "/var/lib"]:
             print(p.split("/")[-1], os.path.exists(p))
-        for p in ["/x.txt", "/usr/x.txt", {repo + '/course_lib/x.py'!r}]:
+        for p in ["/x.txt", "/usr/x.txt", {repo + "/course_lib/x.py"!r}]:
             try:
                 open(p, "w").write("x"); print("WROTE", p)
             except OSError as e:
                 print("no write", type(e).__name__)
         print("uid", os.getuid())
-    """)
+    """,
+    )
     out = text(r)
     assert "True" not in out.replace("uid", ""), out
     assert "WROTE" not in out and out.count("no write") == 3
@@ -127,12 +141,15 @@ def test_cpu_time_limit():
 @needs_cgroup
 def test_memory_limit_is_a_clear_status():
     with KernelFactory(Limits(cell_seconds=30, memory_mb=300)) as f:
-        r = run(f, """
+        r = run(
+            f,
+            """
             import numpy as np
             blocks = []
             for _ in range(100):
                 blocks.append(np.ones(25 * 2**20 // 8))  # 25 MB each, touched
-        """)
+        """,
+        )
     memory_error = any(o.get("ename") == "MemoryError" for o in r.nb.cells[0].outputs)
     assert r.status == "memory_limit" or memory_error, (r.status, r.detail)
 
@@ -146,7 +163,9 @@ def test_output_limit():
 @needs_cgroup
 def test_process_cap_stops_fork_bombs():
     with KernelFactory(Limits(cell_seconds=30, max_processes=20)) as f:
-        r = run(f, """
+        r = run(
+            f,
+            """
             import os, time
             n = 0
             for _ in range(200):
@@ -157,7 +176,8 @@ def test_process_cap_stops_fork_bombs():
                 except OSError:
                     break
             print("forked", n)
-        """)
+        """,
+        )
     forked = int(text(r).split("forked")[1])
     assert forked < 20
 
@@ -170,6 +190,11 @@ def test_kernel_exit_is_reported():
 
 def test_missing_bubblewrap_is_a_warning_not_silence():
     code = "from grading.sandbox import detect; print(detect().warnings)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=dict(os.environ, COURSE_NO_BWRAP="1"), check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, COURSE_NO_BWRAP="1"),
+        check=True,
+    ).stdout
     assert "COURSE_NO_BWRAP" in out and "network" in out

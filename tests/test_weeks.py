@@ -90,8 +90,9 @@ def test_committed_release_is_in_sync_with_source(released, week):
     committed_path = REPO / "release" / week / f"{week}.ipynb"
     assert committed_path.exists(), f"run `make release` and commit release/{week}"
     committed = nbformat.read(committed_path, 4)
-    assert [(c.cell_type, c.source, c.metadata) for c in fresh.cells] == \
-        [(c.cell_type, c.source, c.metadata) for c in committed.cells], "release/ is stale: run `make release`"
+    assert [(c.cell_type, c.source, c.metadata) for c in fresh.cells] == [
+        (c.cell_type, c.source, c.metadata) for c in committed.cells
+    ], "release/ is stale: run `make release`"
     extra_fresh = sorted(p.name for p in released.release(week).iterdir())
     assert sorted(p.name for p in committed_path.parent.iterdir()) == extra_fresh
 
@@ -160,10 +161,16 @@ def graded(released, tmp_path_factory):
                 (d / "timestamp.txt").write_text("2026-03-01 09:00:00.000000 UTC")
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
     nbgrader = os.path.join(os.path.dirname(sys.executable), "nbgrader")
-    stock_scores, ours_scores, stock_notebooks = {}, {}, {}
+    stock_scores, ours_scores = {}, {}
     for week in WEEKS:
-        subprocess.run([nbgrader, "autograde", week, "--force"], cwd=stock.root, env=env, check=True,
-                       capture_output=True, timeout=1800)
+        subprocess.run(
+            [nbgrader, "autograde", week, "--force"],
+            cwd=stock.root,
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=1800,
+        )
         stock_scores[week] = cell_scores(stock, week)
         summary = grade_week(ours, week, workers=2, progress=False)
         assert not summary.failed, summary.failed
@@ -232,7 +239,9 @@ def _hidden_lines(source):
 def test_feedback_never_reveals_hidden_test_code(graded):
     _, _, course, _ = graded
     for week in WEEKS:
-        hidden = [ln for c in read_spec(course.source(week) / f"{week}.ipynb").test_cells for ln in _hidden_lines(c.source)]
+        hidden = [
+            ln for c in read_spec(course.source(week) / f"{week}.ipynb").test_cells for ln in _hidden_lines(c.source)
+        ]
         assert hidden
         for path in write_feedback(course, week):
             page = path.read_text()
@@ -244,7 +253,9 @@ def test_notebook_runtimes_are_reported(graded, capsys):
     _, _, course, _ = graded
     times = {week: collect_results(course, week)["correct"]["exec_seconds"] for week in WEEKS}
     with capsys.disabled():
-        print("\nnotebook execution time (solution, in a warm kernel): "
-              + ", ".join(f"{w.split('_')[0]} {t:.1f} s" for w, t in times.items()) + f"; total {sum(times.values()):.1f} s")
+        print(
+            "\nnotebook execution time (solution, in a warm kernel): "
+            + ", ".join(f"{w.split('_')[0]} {t:.1f} s" for w, t in times.items())
+            + f"; total {sum(times.values()):.1f} s"
+        )
     assert all(t > 0 for t in times.values())
-

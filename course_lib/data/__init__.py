@@ -22,7 +22,20 @@ from .patterns import GATES, diagonal_patterns, logic_gate
 from .preprocessing import Standardizer, one_hot, standardize, train_test_split
 
 __all__ = [
-    "GATES", "Dataset", "Standardizer", "default_weights", "diagonal_patterns",
-    "load_breast_cancer", "load_digits", "logic_gate", "make_blobs", "make_circles",
-    "make_linear", "make_moons", "make_spirals", "one_hot", "standardize", "train_test_split",
+    "GATES",
+    "Dataset",
+    "Standardizer",
+    "default_weights",
+    "diagonal_patterns",
+    "load_breast_cancer",
+    "load_digits",
+    "logic_gate",
+    "make_blobs",
+    "make_circles",
+    "make_linear",
+    "make_moons",
+    "make_spirals",
+    "one_hot",
+    "standardize",
+    "train_test_split",
 ]

@@ -87,8 +87,16 @@ def load_digits():
 
 
 _NUCLEUS_FEATURES = (
-    "radius", "texture", "perimeter", "area", "smoothness", "compactness",
-    "concavity", "concave points", "symmetry", "fractal dimension",
+    "radius",
+    "texture",
+    "perimeter",
+    "area",
+    "smoothness",
+    "compactness",
+    "concavity",
+    "concave points",
+    "symmetry",
+    "fractal dimension",
 )
 
 BREAST_CANCER_DESCRIPTION = """\

@@ -96,9 +96,7 @@ def make_blobs(m=200, centers=2, n_features=2, std=1.0, center_box=(-5, 5), seed
     else:
         centers = np.asarray(centers, dtype=np.float64)
         if centers.ndim != 2:
-            raise ValueError(
-                f"centers must be an int or a (C, n_features) array, got shape {centers.shape}"
-            )
+            raise ValueError(f"centers must be an int or a (C, n_features) array, got shape {centers.shape}")
     n_classes = len(centers)
     m = _count(m, "m", minimum=n_classes)  # every class gets at least one example
     std = np.broadcast_to(np.asarray(std, dtype=np.float64), (n_classes,))

@@ -55,10 +55,7 @@ def he_uniform(shape, seed=None, dtype=np.float64):
     return as_rng(seed).uniform(-r, r, size=shape).astype(dtype)
 
 
-INITIALIZERS = {
-    f.__name__: f
-    for f in (zeros, random_normal, glorot_uniform, glorot_normal, he_normal, he_uniform)
-}
+INITIALIZERS = {f.__name__: f for f in (zeros, random_normal, glorot_uniform, glorot_normal, he_normal, he_uniform)}
 INITIALIZERS["xavier_uniform"] = glorot_uniform
 INITIALIZERS["xavier_normal"] = glorot_normal
 INITIALIZERS["small_random"] = random_normal

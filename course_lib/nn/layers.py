@@ -109,9 +109,9 @@ class Dense(Layer):
         self.input_dim, self.output_dim = int(input_dim), self.units
         shape = (self.input_dim, self.units)
         self.W = np.asarray(self.kernel_initializer(shape, seed=rng, dtype=dtype), dtype=dtype)
-        self.b = np.asarray(
-            self.bias_initializer((1, self.units), seed=rng, dtype=dtype), dtype=dtype
-        ).reshape(self.units)
+        self.b = np.asarray(self.bias_initializer((1, self.units), seed=rng, dtype=dtype), dtype=dtype).reshape(
+            self.units
+        )
 
     @property
     def params(self):

@@ -87,10 +87,7 @@ class Sequential:
         if not self.built:
             self.build(X.shape[1])
         if X.ndim != 2 or X.shape[1] != self.layers[0].input_dim:
-            raise ValueError(
-                f"X must have shape (m, {self.layers[0].input_dim}) (rows are examples), "
-                f"got {X.shape}"
-            )
+            raise ValueError(f"X must have shape (m, {self.layers[0].input_dim}) (rows are examples), got {X.shape}")
 
     # ----- weights --------------------------------------------------------
     def _params(self):
@@ -268,9 +265,7 @@ class Sequential:
         self._ensure_built(X)
         if batch_size is None:
             return self.forward(X)
-        return np.concatenate(
-            [self.forward(X[i : i + batch_size]) for i in range(0, len(X), batch_size)]
-        )
+        return np.concatenate([self.forward(X[i : i + batch_size]) for i in range(0, len(X), batch_size)])
 
     def evaluate(self, X, y, verbose=0, return_dict=False):
         """Loss (plus metrics) on (X, y): a float, or [loss, accuracy] with metrics."""

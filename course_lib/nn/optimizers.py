@@ -1,9 +1,9 @@
 """Optimizers update parameters in place from their gradients.
 
-    SGD:       W ← W − α dW
-    momentum:  v ← μ v − α dW ;  W ← W + v        (Keras' convention)
-    Adam:      m ← β₁m + (1−β₁)dW ;  s ← β₂s + (1−β₂)dW² ;
-               W ← W − α m̂ / (√ŝ + ε), with bias-corrected m̂, ŝ
+SGD:       W ← W − α dW
+momentum:  v ← μ v − α dW ;  W ← W + v        (Keras' convention)
+Adam:      m ← β₁m + (1−β₁)dW ;  s ← β₂s + (1−β₂)dW² ;
+           W ← W − α m̂ / (√ŝ + ε), with bias-corrected m̂, ŝ
 """
 
 import numpy as np

@@ -52,7 +52,9 @@ class Context:
             if where == "end":
                 nb.cells.append(new)
             else:
-                idx = next(i for i, c in enumerate(nb.cells) if (c.metadata.get("nbgrader") or {}).get("grade_id") == where)
+                idx = next(
+                    i for i, c in enumerate(nb.cells) if (c.metadata.get("nbgrader") or {}).get("grade_id") == where
+                )
                 nb.cells.insert(idx + 1, new)
         if edit:
             edit(nb)
@@ -68,7 +70,7 @@ def _cells_by_id(nb):
 
 
 # ----- attacks on the verdict ---------------------------------------------------
-EQ_OBJECT = '''def sigmoid(z):
+EQ_OBJECT = """def sigmoid(z):
     class Liar:
         shape = property(lambda self: np.shape(z))
         dtype = np.float64
@@ -78,26 +80,26 @@ EQ_OBJECT = '''def sigmoid(z):
         def __array__(self, dtype=None, copy=None): return np.full(np.shape(z), 0.5)
         def __float__(self): return 0.5
         def __getattr__(self, name): return lambda *a, **k: True
-    return Liar()'''
+    return Liar()"""
 
-NDARRAY_SUBCLASS = '''class Always(np.ndarray):
+NDARRAY_SUBCLASS = """class Always(np.ndarray):
     def __eq__(self, other): return np.ones(self.shape, dtype=bool)
     def __ne__(self, other): return np.zeros(self.shape, dtype=bool)
     def __array_finalize__(self, obj): pass
 
 def sigmoid(z):
-    return np.zeros(np.shape(z)).view(Always)'''
+    return np.zeros(np.shape(z)).view(Always)"""
 
-PATCH_NUMPY = '''np.allclose = lambda *a, **k: True
+PATCH_NUMPY = """np.allclose = lambda *a, **k: True
 np.isclose = lambda a, b, *x, **k: np.ones(np.shape(a), dtype=bool)
 np.array_equal = lambda *a, **k: True
 np.testing.assert_allclose = lambda *a, **k: None
 np.abs = lambda x: np.zeros(np.shape(x))
 
 def sigmoid(z):
-    return np.zeros(np.shape(z))'''
+    return np.zeros(np.shape(z))"""
 
-PATCH_CHECKS = '''import course_lib.checks as _c
+PATCH_CHECKS = """import course_lib.checks as _c
 _c.compare = lambda *a, **k: _c.Verdict(True)
 for _name in ("check_close", "check_equal", "check_accuracy", "check_at_least", "check_at_most"):
     setattr(_c, _name, lambda *a, **k: print("✔ passed"))
@@ -106,9 +108,9 @@ import course_lib._wire as _w
 _w.encode = lambda x, _depth=0: {"t": "float", "v": (0.5).hex()}
 
 def sigmoid(z):
-    return 0.0'''
+    return 0.0"""
 
-PATCH_BUILTINS = '''import builtins, types
+PATCH_BUILTINS = """import builtins, types
 _real_import = builtins.__import__
 def _fake_import(name, globals=None, locals=None, fromlist=(), level=0):
     if name == "course_lib._wire":
@@ -124,9 +126,9 @@ builtins.__import__ = _fake_import
 builtins.isinstance = lambda *a: True
 
 def sigmoid(z):
-    return np.zeros(np.shape(z))'''
+    return np.zeros(np.shape(z))"""
 
-SILENCE_TRACEBACKS = '''import sys
+SILENCE_TRACEBACKS = """import sys
 ip = get_ipython()
 ip.showtraceback = lambda *a, **k: None
 ip._showtraceback = lambda *a, **k: None
@@ -134,9 +136,9 @@ sys.excepthook = lambda *a: None
 sys.stderr = open("/dev/null", "w")
 
 def sigmoid(z):
-    raise ValueError("not done, but nobody will see this")'''
+    raise ValueError("not done, but nobody will see this")"""
 
-IPYTHON_HOOKS = '''ip = get_ipython()
+IPYTHON_HOOKS = """ip = get_ipython()
 ip.set_custom_exc((BaseException,), lambda shell, etype, evalue, tb, tb_offset=None: None)
 _real_publish = ip.display_pub.publish
 def _publish(data, metadata=None, **kw):
@@ -145,9 +147,11 @@ def _publish(data, metadata=None, **kw):
 ip.display_pub.publish = _publish
 
 def sigmoid(z):
-    return np.zeros(np.shape(z))'''
+    return np.zeros(np.shape(z))"""
 
-FORGED_PROBES = '''from IPython.display import publish_display_data
+FORGED_PROBES = (
+    f"VISIBLE_VALUES = {VISIBLE!r}\n"
+    """from IPython.display import publish_display_data
 import numpy as _np, base64 as _b64
 def _nd(a):
     a = _np.asarray(a, dtype="<f8")
@@ -156,25 +160,26 @@ def _forge(info):
     if "check_close" in info.raw_cell or "__course_probe__" in info.raw_cell:
         for i in range(8):  # claim a pass for every check the cell might have
             publish_display_data({"application/vnd.nn-course.probe+json":
-                {"cell": "w2_sigmoid_tests", "index": i, "value": _nd(%r if i == 1 else 0.5)}})
+                {"cell": "w2_sigmoid_tests", "index": i, "value": _nd(VISIBLE_VALUES if i == 1 else 0.5)}})
 get_ipython().events.register("pre_run_cell", _forge)
 
 def sigmoid(z):
-    return np.zeros(np.shape(z))''' % VISIBLE
+    return np.zeros(np.shape(z))"""
+)
 
-INPUT_TRANSFORMER = '''get_ipython().input_transformers_post.append(
+INPUT_TRANSFORMER = """get_ipython().input_transformers_post.append(
     lambda lines: ["pass\\n"] if any("probe" in ln or "check_" in ln for ln in lines) else lines)
 
 def sigmoid(z):
-    return np.zeros(np.shape(z))'''
+    return np.zeros(np.shape(z))"""
 
-PASS_MESSAGES = '''print("✔ σ(0) is ½\\n✔ σ at five points\\nAll tests passed! score: 2 / 2")
+PASS_MESSAGES = """print("✔ σ(0) is ½\\n✔ σ at five points\\nAll tests passed! score: 2 / 2")
 get_ipython().events.register("post_run_cell", lambda result: print("✔ passed"))
 
 def sigmoid(z):
-    return np.zeros(np.shape(z))'''
+    return np.zeros(np.shape(z))"""
 
-READ_SECRETS = '''import os
+READ_SECRETS = """import os
 found, seen = [], 0
 for top in ["/", "..", "../.."]:
     for root, dirs, files in os.walk(top):
@@ -196,31 +201,31 @@ secret_env = sorted(k for k in os.environ if "DB" in k or "SECRET" in k or "PASS
 print("FOUND:", found, "ENV:", secret_env)
 
 def sigmoid(z):
-    return np.zeros(np.shape(z))'''
+    return np.zeros(np.shape(z))"""
 
 # ----- attacks on the kernel and the machine ---------------------------------------
-SYS_EXIT = '''import sys
+SYS_EXIT = """import sys
 def sigmoid(z):
-    sys.exit(0)'''
+    sys.exit(0)"""
 
-OS_EXIT = '''import os
+OS_EXIT = """import os
 def sigmoid(z):
-    os._exit(0)'''
+    os._exit(0)"""
 
-KILL_KERNEL = '''import os, signal
+KILL_KERNEL = """import os, signal
 def sigmoid(z):
-    os.kill(os.getpid(), signal.SIGKILL)'''
+    os.kill(os.getpid(), signal.SIGKILL)"""
 
-INFINITE_LOOP = '''def sigmoid(z):
+INFINITE_LOOP = """def sigmoid(z):
     while True:
-        pass'''
+        pass"""
 
-MEMORY_HOG = '''def sigmoid(z):
+MEMORY_HOG = """def sigmoid(z):
     hog = []
     while True:
-        hog.append(np.ones(50 * 2**20 // 8))'''
+        hog.append(np.ones(50 * 2**20 // 8))"""
 
-FORK_BOMB = '''import os
+FORK_BOMB = """import os
 def sigmoid(z):
     n = 0
     for _ in range(10000):
@@ -233,9 +238,9 @@ def sigmoid(z):
         except OSError:
             break
     print("FORKED", n)
-    return np.zeros(np.shape(z))'''
+    return np.zeros(np.shape(z))"""
 
-NETWORK = '''import socket
+NETWORK = """import socket
 def sigmoid(z):
     for host in [("127.0.0.1", {port}), ("pypi.org", 443)]:
         try:
@@ -243,13 +248,13 @@ def sigmoid(z):
             print("NET: CONNECTED", host)
         except OSError as e:
             print("NET: blocked", host[0], type(e).__name__)
-    return np.zeros(np.shape(z))'''
+    return np.zeros(np.shape(z))"""
 
-HUGE_OUTPUT = '''def sigmoid(z):
+HUGE_OUTPUT = """def sigmoid(z):
     for _ in range(10**6):
-        print("spam" * 250)'''
+        print("spam" * 250)"""
 
-WRITE_OUTSIDE = '''import os
+WRITE_OUTSIDE = """import os
 def sigmoid(z):
     for path in ["/tmp/owned.txt", "../../gradebook.db", "/work/evil.txt", os.path.expanduser("~/../evil.txt")]:
         try:
@@ -257,7 +262,7 @@ def sigmoid(z):
             print("WROTE", path)
         except OSError as e:
             print("no write", type(e).__name__)
-    return np.zeros(np.shape(z))'''
+    return np.zeros(np.shape(z))"""
 
 
 def _edit_tests(nb):
@@ -280,8 +285,11 @@ def _move_tests_last(nb):
 
 
 STUB = "def sigmoid(z):\n    raise NotImplementedError()"
-CORRECT_LATE = ("end", "def sigmoid(z):\n    z = np.asarray(z, dtype=float)\n"
-                       "    return np.exp(np.minimum(z, 0)) / (1 + np.exp(-np.abs(z)))")
+CORRECT_LATE = (
+    "end",
+    "def sigmoid(z):\n    z = np.asarray(z, dtype=float)\n"
+    "    return np.exp(np.minimum(z, 0)) / (1 + np.exp(-np.abs(z)))",
+)
 
 
 def _redefine_in_test_cell(nb):
@@ -293,65 +301,164 @@ def cases(port):
     """All corpus cases. ``port``: a loopback port with a listener on the host (network test)."""
     C = Case
     out = [
-        C("eq_object", "objects that override __eq__, __bool__ or __array__",
-          lambda c: c.attack(EQ_OBJECT)),
+        C("eq_object", "objects that override __eq__, __bool__ or __array__", lambda c: c.attack(EQ_OBJECT)),
         C("ndarray_subclass", "ndarray subclasses", lambda c: c.attack(NDARRAY_SUBCLASS)),
         C("patch_numpy", "replacing numpy.testing / np.allclose", lambda c: c.attack(PATCH_NUMPY)),
         C("patch_checks", "replacing course_lib.checks functions", lambda c: c.attack(PATCH_CHECKS)),
         C("patch_builtins", "replacing builtins", lambda c: c.attack(PATCH_BUILTINS), run_status=None),
         C("silence_tracebacks", "silencing tracebacks", lambda c: c.attack(SILENCE_TRACEBACKS)),
         C("ipython_hooks", "patching IPython's display and exception hooks", lambda c: c.attack(IPYTHON_HOOKS)),
-        C("edit_tests", "editing test cells, metadata, grade_ids and points",
-          lambda c: {f"{WEEK}.ipynb": c.notebook({CELL: STUB}, edit=_edit_tests)}),
-        C("delete_tests", "deleting test cells",
-          lambda c: {f"{WEEK}.ipynb": c.notebook({CELL: STUB}, edit=_delete_tests)}, reason="restored"),
-        C("define_late", "defining the tested names late",
-          lambda c: {f"{WEEK}.ipynb": c.notebook({CELL: STUB}, extra_cells=[CORRECT_LATE], edit=_move_tests_last)}),
-        C("redefine_in_test", "redefining the tested names inside a test cell",
-          lambda c: {f"{WEEK}.ipynb": c.notebook({CELL: STUB}, edit=_redefine_in_test_cell)}),
-        C("read_secrets", "reading the reference or hidden tests from disk or the environment",
-          lambda c: c.attack(READ_SECRETS), marker="FOUND: [] ENV: []"),
+        C(
+            "edit_tests",
+            "editing test cells, metadata, grade_ids and points",
+            lambda c: {f"{WEEK}.ipynb": c.notebook({CELL: STUB}, edit=_edit_tests)},
+        ),
+        C(
+            "delete_tests",
+            "deleting test cells",
+            lambda c: {f"{WEEK}.ipynb": c.notebook({CELL: STUB}, edit=_delete_tests)},
+            reason="restored",
+        ),
+        C(
+            "define_late",
+            "defining the tested names late",
+            lambda c: {f"{WEEK}.ipynb": c.notebook({CELL: STUB}, extra_cells=[CORRECT_LATE], edit=_move_tests_last)},
+        ),
+        C(
+            "redefine_in_test",
+            "redefining the tested names inside a test cell",
+            lambda c: {f"{WEEK}.ipynb": c.notebook({CELL: STUB}, edit=_redefine_in_test_cell)},
+        ),
+        C(
+            "read_secrets",
+            "reading the reference or hidden tests from disk or the environment",
+            lambda c: c.attack(READ_SECRETS),
+            marker="FOUND: [] ENV: []",
+        ),
         C("pass_messages", "printing text that imitates a pass message", lambda c: c.attack(PASS_MESSAGES)),
         C("forged_probes", "forging the grader's own reports", lambda c: c.attack(FORGED_PROBES)),
         C("input_transformer", "rewriting test cells as they run", lambda c: c.attack(INPUT_TRANSFORMER)),
         C("sys_exit", "calling sys.exit in the middle of the tests", lambda c: c.attack(SYS_EXIT)),
-        C("os_exit", "calling os._exit in the middle of the tests", lambda c: c.attack(OS_EXIT),
-          run_status="kernel_died", reason="exit"),
-        C("kill_kernel", "os.kill on the kernel", lambda c: c.attack(KILL_KERNEL),
-          run_status="killed", reason="killed"),
-        C("infinite_loop", "looping forever (wall-clock limit)", lambda c: c.attack(INFINITE_LOOP),
-          run_status="timeout", reason="ran past"),
-        C("memory_hog", "exhausting memory (memory cap)", lambda c: c.attack(MEMORY_HOG),
-          run_status=None, reason=""),
+        C(
+            "os_exit",
+            "calling os._exit in the middle of the tests",
+            lambda c: c.attack(OS_EXIT),
+            run_status="kernel_died",
+            reason="exit",
+        ),
+        C(
+            "kill_kernel",
+            "os.kill on the kernel",
+            lambda c: c.attack(KILL_KERNEL),
+            run_status="killed",
+            reason="killed",
+        ),
+        C(
+            "infinite_loop",
+            "looping forever (wall-clock limit)",
+            lambda c: c.attack(INFINITE_LOOP),
+            run_status="timeout",
+            reason="ran past",
+        ),
+        C("memory_hog", "exhausting memory (memory cap)", lambda c: c.attack(MEMORY_HOG), run_status=None, reason=""),
         C("fork_bomb", "a fork bomb (process cap)", lambda c: c.attack(FORK_BOMB), run_status=None),
-        C("network", "opening the network", lambda c: c.attack(NETWORK.replace("{port}", str(port))),
-          marker="NET: blocked 127.0.0.1"),
-        C("write_outside", "writing outside the private working copy", lambda c: c.attack(WRITE_OUTSIDE),
-          marker="no write"),
-        C("huge_output", "printing gigabytes", lambda c: c.attack(HUGE_OUTPUT),
-          run_status="output_limit", reason="more output"),
+        C(
+            "network",
+            "opening the network",
+            lambda c: c.attack(NETWORK.replace("{port}", str(port))),
+            marker="NET: blocked 127.0.0.1",
+        ),
+        C(
+            "write_outside",
+            "writing outside the private working copy",
+            lambda c: c.attack(WRITE_OUTSIDE),
+            marker="no write",
+        ),
+        C(
+            "huge_output",
+            "printing gigabytes",
+            lambda c: c.attack(HUGE_OUTPUT),
+            run_status="output_limit",
+            reason="more output",
+        ),
         # ----- broken files -----
-        C("malformed_json", "malformed JSON", lambda c: {f"{WEEK}.ipynb": b'{"cells": [ {"cell_type": '},
-          status="failed", reason="invalid JSON", run_status=None),
-        C("empty_file", "an empty file", lambda c: {f"{WEEK}.ipynb": b""}, status="failed", reason="empty", run_status=None),
-        C("binary_junk", "binary junk", lambda c: {f"{WEEK}.ipynb": bytes(range(256)) * 64}, status="failed",
-          reason="not UTF-8", run_status=None),
-        C("nbformat3", "the wrong nbformat",
-          lambda c: {f"{WEEK}.ipynb": b'{"nbformat": 3, "nbformat_minor": 0, "worksheets": []}'},
-          status="failed", reason="nbformat 3", run_status=None),
-        C("missing_notebook", "a missing notebook", lambda c: {"answers.txt": b"I lost it"}, status="failed",
-          reason="missing", run_status=None),
-        C("renamed_notebook", "a renamed notebook",
-          lambda c: {"my_week2.ipynb": c.notebook()}, keeps_full=True, reason="renamed"),
-        C("extra_notebook", "an extra notebook",
-          lambda c: {f"{WEEK}.ipynb": c.notebook(), "scratch.ipynb": c.notebook()}, keeps_full=True, reason="extra notebook"),
-        C("huge_file", "a notebook over 100 MB", lambda c: {f"{WEEK}.ipynb": ("sparse", 101 * 2**20)},
-          status="failed", reason="100 MB", run_status=None),
-        C("symlink_out", "symlinks that point outside the submission",
-          lambda c: {f"{WEEK}.ipynb": c.notebook(), "secrets": ("symlink", "/etc")}, keeps_full=True, reason="outside"),
-        C("symlink_notebook", "a notebook that is a symlink (to the solution)",
-          lambda c: {f"{WEEK}.ipynb": ("symlink", "SOURCE")}, status="failed", reason="symbolic link",
-          run_status=None),
+        C(
+            "malformed_json",
+            "malformed JSON",
+            lambda c: {f"{WEEK}.ipynb": b'{"cells": [ {"cell_type": '},
+            status="failed",
+            reason="invalid JSON",
+            run_status=None,
+        ),
+        C(
+            "empty_file",
+            "an empty file",
+            lambda c: {f"{WEEK}.ipynb": b""},
+            status="failed",
+            reason="empty",
+            run_status=None,
+        ),
+        C(
+            "binary_junk",
+            "binary junk",
+            lambda c: {f"{WEEK}.ipynb": bytes(range(256)) * 64},
+            status="failed",
+            reason="not UTF-8",
+            run_status=None,
+        ),
+        C(
+            "nbformat3",
+            "the wrong nbformat",
+            lambda c: {f"{WEEK}.ipynb": b'{"nbformat": 3, "nbformat_minor": 0, "worksheets": []}'},
+            status="failed",
+            reason="nbformat 3",
+            run_status=None,
+        ),
+        C(
+            "missing_notebook",
+            "a missing notebook",
+            lambda c: {"answers.txt": b"I lost it"},
+            status="failed",
+            reason="missing",
+            run_status=None,
+        ),
+        C(
+            "renamed_notebook",
+            "a renamed notebook",
+            lambda c: {"my_week2.ipynb": c.notebook()},
+            keeps_full=True,
+            reason="renamed",
+        ),
+        C(
+            "extra_notebook",
+            "an extra notebook",
+            lambda c: {f"{WEEK}.ipynb": c.notebook(), "scratch.ipynb": c.notebook()},
+            keeps_full=True,
+            reason="extra notebook",
+        ),
+        C(
+            "huge_file",
+            "a notebook over 100 MB",
+            lambda c: {f"{WEEK}.ipynb": ("sparse", 101 * 2**20)},
+            status="failed",
+            reason="100 MB",
+            run_status=None,
+        ),
+        C(
+            "symlink_out",
+            "symlinks that point outside the submission",
+            lambda c: {f"{WEEK}.ipynb": c.notebook(), "secrets": ("symlink", "/etc")},
+            keeps_full=True,
+            reason="outside",
+        ),
+        C(
+            "symlink_notebook",
+            "a notebook that is a symlink (to the solution)",
+            lambda c: {f"{WEEK}.ipynb": ("symlink", "SOURCE")},
+            status="failed",
+            reason="symbolic link",
+            run_status=None,
+        ),
     ]
     return out
 
