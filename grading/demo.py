@@ -39,6 +39,12 @@ def one_per_cell(mistakes):
     return out
 
 
+def typical_mistakes(mistakes):
+    """The mistakes of the synthetic "typical mistakes" student: every other exercise has one,
+    so the submission earns partial points, as a real student's would."""
+    return one_per_cell(mistakes)[::2]
+
+
 def _solutions(source_nb):
     return {
         (c.metadata.get("nbgrader") or {}).get("grade_id"): c.source
@@ -93,7 +99,7 @@ def synthetic_class(course, week, n_students=8):
     }
     if mistakes:
         students["demo_mistakes"] = {
-            n: student_notebook(course, week, n, mistakes=one_per_cell(mistakes)) for n in names
+            n: student_notebook(course, week, n, mistakes=typical_mistakes(mistakes)) for n in names
         }
     for i, m in enumerate(mistakes):
         if len(students) >= n_students:

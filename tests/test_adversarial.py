@@ -16,7 +16,7 @@ import nbformat
 import pytest
 
 from grading.course import Course
-from grading.demo import load_mistakes, student_notebook
+from grading.demo import load_mistakes, student_notebook, typical_mistakes
 from grading.gradebook import cell_scores
 from grading.notebook import cell_role
 from grading.pipeline import collect_results, grade_week
@@ -73,7 +73,7 @@ def honest_class(course):
         "honest_correct": student_notebook(course, WEEK, WEEK),
         "honest_blank": student_notebook(course, WEEK, WEEK, solved=set()),
         "honest_partial": student_notebook(course, WEEK, WEEK, solved=set(ids[: len(ids) // 2])),
-        "honest_mistakes": student_notebook(course, WEEK, WEEK, mistakes=load_mistakes(WEEK)),
+        "honest_mistakes": student_notebook(course, WEEK, WEEK, mistakes=typical_mistakes(load_mistakes(WEEK))),
     }
 
 
@@ -215,3 +215,33 @@ def test_stock_nbgrader_is_fooled_where_we_are_not(graded, tmp_path):
     assert sum(stock_scores.values()) > sum(ours.values())
     assert all(ours[t] == 0 for t in TESTS)
     assert any(stock_scores[t] > 0 for t in TESTS), stock_scores
+
+
+def test_collect_faults_odd_names_duplicates_and_zip_bombs(graded, tmp_path):
+    import zipfile
+
+    from grading.collect import collect
+    from grading.course import CourseError
+
+    course = graded[0]
+    honest = (course.submitted("honest_correct", WEEK) / f"{WEEK}.ipynb").read_bytes()
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(f"bomber/{WEEK}/{WEEK}.ipynb", b"\0" * (400 * 2**20))
+    before = tree_digest(course.submitted())
+    with pytest.raises(CourseError, match="zip bomb"):
+        collect(course, bomb)
+    archive = tmp_path / "class.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for student in ["ünïcode", "with space", "honest_correct", "HONEST_blank", "newcomer"]:
+            zf.writestr(f"{student}/{WEEK}/{WEEK}.ipynb", honest)
+            zf.writestr(f"{student}/{WEEK}/timestamp.txt", "2026-02-01 12:00:00.000000 UTC")
+    rows = {s: (status, why) for s, _, status, why in collect(course, archive).rows}
+    assert rows["ünïcode"][0] == rows["with space"][0] == "rejected" and "invalid student id" in rows["ünïcode"][1]
+    assert rows["honest_correct"] == ("unchanged", "identical to the current submission (duplicate)")
+    assert rows["HONEST_blank"][0] == "rejected" and "case" in rows["HONEST_blank"][1]
+    assert rows["newcomer"][0] == "collected"
+    after = tree_digest(course.submitted())
+    assert before != after  # only the newcomer was added ...
+    shutil.rmtree(course.submitted("newcomer"))
+    assert tree_digest(course.submitted()) == before  # ... and nothing else changed

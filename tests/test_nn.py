@@ -323,3 +323,27 @@ def test_float32_model_stays_float32():
     assert model.predict(X).dtype == np.float32
     _, grads = model.gradients(X, np.arange(8) % 2)
     assert all(g.dtype == np.float32 for g in grads)
+
+
+def test_mlp_reaches_90_percent_on_the_shipped_digits():
+    from course_lib.data import load_digits, one_hot, standardize, train_test_split
+
+    X, y = load_digits()
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, seed=0, stratify=True)
+    X_train, X_test = standardize(X_train, X_test)
+    model = nn.Sequential([nn.Dense(32, activation="relu", input_dim=64), nn.Dense(10, activation="softmax")], seed=0)
+    model.compile(loss="categorical_crossentropy", optimizer=nn.Adam(0.01), metrics=["accuracy"])
+    model.fit(X_train, one_hot(y_train, 10), epochs=15, batch_size=32, verbose=0)
+    _, accuracy = model.evaluate(X_test, one_hot(y_test, 10))
+    assert accuracy >= 0.90
+
+
+def test_fit_shows_a_progress_bar_only_when_verbose(capsys):
+    X, y = _xor()
+    model = nn.Sequential([nn.Dense(2, activation="tanh", input_dim=2), nn.Dense(1, activation="sigmoid")], seed=0)
+    model.compile(loss="binary_crossentropy", optimizer="sgd")
+    model.fit(X, y, epochs=3, verbose=0)
+    assert capsys.readouterr().out == ""
+    model.fit(X, y, epochs=3, verbose=1)
+    out = capsys.readouterr().out
+    assert "3/3" in out and "loss=" in out

@@ -20,7 +20,7 @@ import nbformat
 import pytest
 
 from grading.course import Course
-from grading.demo import load_mistakes, one_per_cell, student_notebook
+from grading.demo import load_mistakes, student_notebook, typical_mistakes
 from grading.execute import run_notebook
 from grading.feedback import write_feedback
 from grading.gradebook import cell_scores
@@ -62,7 +62,7 @@ def test_each_week_has_the_course_shape(week):
     assert "sanity" in md or "sanity" in text.lower()
     for c in exercises:
         doc = c.source.split('"""')[1] if c.source.count('"""') >= 2 else ""
-        shapes = "->" in doc or "→" in doc or re.search(r"\w+: \(", doc)
+        shapes = "->" in doc or "→" in doc or re.search(r"^\s*\w[\w, ]*: ", doc, re.M)
         assert "≈" in doc and shapes, f"{c.grade_id}: docstring with shapes (X: (m, n) -> ...) and ≈ N lines"
     for c in spec.test_cells:
         assert any(not ch.hidden for ch in c.checks) or c.grade_id.endswith("_tests"), c.grade_id
@@ -140,7 +140,7 @@ def _class(course, week):
         "correct": student_notebook(course, week, week),
         "blank": student_notebook(course, week, week, solved=set()),
         "partial": student_notebook(course, week, week, solved=set(solution_ids[::2])),
-        "mistakes": student_notebook(course, week, week, mistakes=one_per_cell(mistakes)),
+        "mistakes": student_notebook(course, week, week, mistakes=typical_mistakes(mistakes)),
     }
     for i, m in enumerate(mistakes[:2]):
         students[f"mistake{i + 1}"] = student_notebook(course, week, week, mistakes=[m])
@@ -198,7 +198,7 @@ def test_parallel_grading_equals_serial_nbgrader_cell_by_cell(graded, week):
 def test_each_typical_mistake_fails_its_check_with_a_hint_that_names_it(graded, week):
     stock_scores, _, course, stock = graded
     assert len(load_mistakes(week)) >= 4, "a week needs a typical-mistakes catalogue in grading/mistakes/"
-    mistakes = one_per_cell(load_mistakes(week))  # all applied together in one submission
+    mistakes = typical_mistakes(load_mistakes(week))  # applied together in one submission
     results = collect_results(course, week)
     scores = stock_scores[week]["mistakes"]
     spec = read_spec(course.source(week) / f"{week}.ipynb")
@@ -219,7 +219,8 @@ def test_each_typical_mistake_fails_its_check_with_a_hint_that_names_it(graded, 
     for i, m in enumerate(load_mistakes(week)[:2]):
         nb = nbformat.read(stock.autograded(f"mistake{i + 1}", week) / f"{week}.ipynb", 4)
         cell = next(c for c in nb.cells if (c.metadata.get("nbgrader") or {}).get("grade_id") == m["fails"])
-        shown = " ".join(o.get("evalue", "") for o in cell.outputs if o.get("output_type") == "error")
+        shown = " ".join(o.get("evalue", "") + o.get("text", "") for o in cell.outputs
+                         if o.get("output_type") == "error" or o.get("name") == "stderr")
         assert m["hint"].lower() in shown.lower(), f"{m['description']}: {shown!r}"
 
 
