@@ -77,8 +77,9 @@ def compare(kind, actual, expected, *, show_values=True, **options):
     kind: "close" (numbers/arrays within rtol/atol), "equal" (exact),
     "accuracy" (predicted labels vs true labels, needs min_accuracy),
     "at_least" / "at_most" (a number against a bound).
-    show_values=False keeps the student's values out of the message (the
-    grader's feedback must not echo them).
+    show_values=False keeps every value (the student's and the expected one)
+    out of the message: the grader's feedback must neither echo student output
+    nor give away hidden tests.
     Returns a Verdict; never raises for a wrong answer.
     """
     if kind not in KINDS:
@@ -167,7 +168,9 @@ def _compare_scalar(kind, actual, expected, opts, show, where):
     verdict = _with_mistakes(None, actual, expected, kind, opts)
     if verdict is not None:
         return verdict
-    msg = f"expected {e:.6g}{where}{_got(a, show)}"
+    # The grader's feedback (show=False) names no numbers: expected values of hidden checks
+    # would give the test away, and the student's own would echo their output.
+    msg = f"expected {e:.6g}{where}{_got(a, show)}" if show else f"wrong value{where}"
     return Verdict(False, msg + _generic_hint(np.array([a]), np.array([e]), show))
 
 

@@ -158,11 +158,15 @@ def run_demo(course, workers=None, n_students=8, log=None):
         write_feedback(course, week)
         write_report(course, week)
     csv = export_csv(course, course.root / "reports" / "grades.csv")
+    rows = [(f"reports/{week}.html", "class report: where the class struggled") for week in weeks]
+    rows += [
+        ("feedback/<student>/<week>/*.html", "per-student feedback"),
+        (str(csv.relative_to(course.root)), "grades, in nbgrader's export format"),
+        ("autograded/<student>/<week>/", "graded notebooks (formgrader: make instructor)"),
+    ]
+    width = max(len(r[0]) for r in rows)
     log(f"\nDone in {time.monotonic() - t0:.0f} s. Open:")
-    for week in weeks:
-        log(f"  reports/{week}.html                  class report")
-    log("  feedback/<student>/<week>/*.html      per-student feedback")
-    log(f"  {csv.relative_to(course.root)}                    grades (nbgrader export format)")
-    log("  autograded/<student>/<week>/          graded notebooks (open in formgrader: make instructor)")
+    for path, what in rows:
+        log(f"  {path.ljust(width)}  {what}")
     bad = [f for s in summaries for f in s.failed if not f[0].startswith("demo_broken")]
     return 1 if bad else 0

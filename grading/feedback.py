@@ -27,6 +27,13 @@ th{background:#f6f8fa} .pass{color:#1a7f37;font-weight:600} .fail{color:#cf222e;
 """
 
 
+def week_title(week):
+    """week2_logistic_regression -> 'Week 2: logistic regression'."""
+    head, _, topic = week.partition("_")
+    number = head.removeprefix("week")
+    return f"Week {number}: {topic.replace('_', ' ')}" if number.isdigit() else week
+
+
 def exercise_name(grade_id):
     """w2_sigmoid_tests -> 'sigmoid'; w2_sigmoid_stable_tests -> 'sigmoid stable'."""
     core = grade_id.split("_", 1)[1] if "_" in grade_id else grade_id
@@ -63,7 +70,7 @@ def render(result, manual):
     parts = [
         f"<!doctype html><meta charset='utf-8'><title>Feedback {e(week)} – {e(student)}</title>",
         f"<style>{CSS}</style>",
-        f"<h1>{e(week.replace('_', ' ').title())}</h1>",
+        f"<h1>{e(week_title(week))}</h1>",
         f"<p class=sub>Feedback for <b>{e(student)}</b></p>",
     ]
     auto = sum(c["points"] for nb in result["notebooks"].values() for c in nb["cells"])

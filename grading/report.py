@@ -28,7 +28,7 @@ def _png(fig):
 def summarize(results):
     """Plain numbers behind the report (also used by tests)."""
     graded = {s: r for s, r in results.items() if r["status"] == "graded"}
-    per_cell, failures, times, totals = {}, Counter(), {}, {}
+    per_cell, failures, not_done, times, totals = {}, Counter(), Counter(), {}, {}
     for student, r in results.items():
         cells = [c for nb in r["notebooks"].values() for c in nb["cells"]]
         totals[student] = (sum(c["points"] for c in cells), sum(c["max_points"] for c in cells))
@@ -41,7 +41,9 @@ def summarize(results):
                 if not check["passed"] and not check["message"].startswith("not reached"):
                     failures[f"{exercise_name(c['grade_id'])} – {check['name']}: {check['message']}"] += 1
             for msg in c["messages"]:
-                if msg.startswith("the cell raised") or "stderr" in msg:
+                if "not done yet" in msg:
+                    not_done[exercise_name(c["grade_id"])] += 1  # not attempted: not a struggle
+                elif msg.startswith("the cell raised") or "stderr" in msg:
                     failures[f"{exercise_name(c['grade_id'])}: {msg}"] += 1
     means = sorted(((sum(v) / len(v), gid) for gid, v in per_cell.items()))
     failed = {s: r.get("reason") for s, r in results.items() if r["status"] != "graded"}
@@ -49,6 +51,7 @@ def summarize(results):
         "totals": totals,
         "exercise_means": means,
         "failures": failures.most_common(),
+        "not_done": not_done.most_common(),
         "times": times,
         "failed": failed,
     }
@@ -97,6 +100,9 @@ def write_report(course, week):
             "<table><tr><th>count</th><th>check and message</th></tr>"
             f"{rows or '<tr><td colspan=2>none</td></tr>'}</table>",
         ]
+        if s["not_done"]:
+            undone = ", ".join(f"{name} ({n})" for name, n in s["not_done"])
+            parts.append(f"<p>Not attempted (stub left in place), by exercise: {e(undone)}.</p>")
 
         times = sorted(s["times"].items(), key=lambda kv: kv[1])
         fig, ax = plt.subplots(figsize=(7, 3))

@@ -146,7 +146,7 @@ def test_feedback_report_and_export(toy_course, tmp_path):
         for line in hidden_lines:
             assert line not in page, f"test code leaked into {p}: {line}"
     carol = (toy_course.feedback("carol", W) / f"{W}.html").read_text()
-    assert "forgot to add the bias b" in carol and "2 / 3" in carol
+    assert "forgot to add the bias b" in carol and "2 / 3" in carol and "Week 9: toy" in carol
     bob = (toy_course.feedback("bob", W) / f"{W}.html").read_text()
     assert "not done yet" in bob and "no answer" in bob
 

@@ -219,8 +219,11 @@ def test_each_typical_mistake_fails_its_check_with_a_hint_that_names_it(graded, 
     for i, m in enumerate(load_mistakes(week)[:2]):
         nb = nbformat.read(stock.autograded(f"mistake{i + 1}", week) / f"{week}.ipynb", 4)
         cell = next(c for c in nb.cells if (c.metadata.get("nbgrader") or {}).get("grade_id") == m["fails"])
-        shown = " ".join(o.get("evalue", "") + o.get("text", "") for o in cell.outputs
-                         if o.get("output_type") == "error" or o.get("name") == "stderr")
+        shown = " ".join(
+            o.get("evalue", "") + o.get("text", "")
+            for o in cell.outputs
+            if o.get("output_type") == "error" or o.get("name") == "stderr"
+        )
         assert m["hint"].lower() in shown.lower(), f"{m['description']}: {shown!r}"
 
 
