@@ -39,29 +39,33 @@ def cmd_collect(args):
 
 
 def cmd_grade(args):
-    from .pipeline import check_scheduler_address, grade_week
+    from .pipeline import check_scheduler_address, grade_weeks
     from .sandbox import Limits
 
     course = _course(args)
+    weeks = course.weeks() if args.all else args.weeks
+    if not weeks:
+        raise CourseError("name one or more weeks (e.g. week2_logistic_regression) or use --all")
     limits = Limits(
         cell_seconds=args.cell_timeout,
         notebook_seconds=args.notebook_timeout,
         memory_mb=args.memory_mb,
         cpu_seconds=args.cpu_seconds,
     )
-    students = args.students.split(",") if args.students else None
-    summary = grade_week(
+    summaries = grade_weeks(
         course,
-        args.week,
+        weeks,
         workers=args.workers,
         scheduler=check_scheduler_address(args.scheduler) if args.scheduler else None,
         force=args.force,
-        students=students,
+        students=args.students.split(",") if args.students else None,
         progress=not args.quiet,
         limits=limits,
         sandbox=not args.no_sandbox,
+        figures=args.figures,
     )
-    print(summary.table())
+    for week, summary in summaries.items():
+        print(f"== {week} ==\n{summary.table()}\n" if len(summaries) > 1 else summary.table())
     return 0
 
 
@@ -146,7 +150,8 @@ def build_parser():
     p = sub.add_parser(
         "grade", help="autograde every submission of a week in parallel into autograded/ and the gradebook"
     )
-    p.add_argument("week")
+    p.add_argument("weeks", nargs="*", metavar="WEEK", help="one or more weeks")
+    p.add_argument("--all", action="store_true", help="every week in source/, in one grading session")
     p.add_argument(
         "--workers", type=int, default=None, help="local worker processes (default: one per CPU; 0 = in this process)"
     )
@@ -159,6 +164,11 @@ def build_parser():
     p.add_argument("--cpu-seconds", type=int, default=300, help="CPU-time cap per notebook (default 300)")
     p.add_argument("--no-sandbox", action="store_true", help="run student code without isolation (trusted code only)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--figures",
+        action="store_true",
+        help="render plots into the graded notebooks (slower; off: plots are built, not drawn)",
+    )
     p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("feedback", help="per-student HTML feedback (scores and failed checks; never hidden test code)")
@@ -191,18 +201,8 @@ def build_parser():
     return ap
 
 
-def _venv_on_path():
-    # nbgrader runs `alembic` from PATH; a venv's console script may be called without activating it.
-    import os
-
-    bindir = os.path.dirname(sys.executable)
-    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
-
-
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    _venv_on_path()
     try:
         return args.func(args) or 0
     except KeyboardInterrupt:

@@ -29,6 +29,16 @@ def check_student_id(student):
     return student
 
 
+def _venv_on_path():
+    # nbgrader runs `alembic` from PATH when it creates a gradebook; our entry points may run
+    # from a virtualenv that was never activated.
+    import sys
+
+    bindir = os.path.dirname(sys.executable)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+
+
 @dataclass
 class Course:
     root: Path
@@ -38,6 +48,7 @@ class Course:
     @classmethod
     def load(cls, root=".", db_url=None):
         """Read nbgrader_config.py in ``root``; ``db_url`` (or $COURSE_DB_URL) overrides the gradebook."""
+        _venv_on_path()
         root = Path(root).resolve()
         cfg_path = root / "nbgrader_config.py"
         if not cfg_path.exists():

@@ -128,7 +128,7 @@ def run_demo(course, workers=None, n_students=8, log=None):
     from .collect import collect
     from .feedback import write_feedback
     from .gradebook import export_csv
-    from .pipeline import grade_week
+    from .pipeline import grade_weeks
     from .release import release
     from .report import write_report
 
@@ -147,12 +147,11 @@ def run_demo(course, workers=None, n_students=8, log=None):
         write_class(course, tmp, weeks, n_students)
         report = collect(course, tmp)
     log(report.table())
-    log("3/4 grading in parallel ...")
-    summaries = []
-    for week in weeks:
-        summary = grade_week(course, week, workers=workers, progress=sys.stderr.isatty())
-        summaries.append(summary)
+    log("3/4 grading every week in one parallel session ...")
+    by_week = grade_weeks(course, weeks, workers=workers, progress=sys.stderr.isatty())
+    for week, summary in by_week.items():
         log(f"\n== {week} ==\n{summary.table()}")
+    summaries = list(by_week.values())
     log("4/4 feedback, reports and grades.csv ...")
     for week in weeks:
         write_feedback(course, week)

@@ -52,7 +52,7 @@ class Summary:
         lines.insert(1, "-" * (sum(widths) + 8 + 20))
         lines.append(
             f"\n{len(self.graded)} graded, {len(self.failed)} failed, {len(self.skipped)} skipped "
-            f"in {self.seconds:.1f} s with {self.workers} worker(s)"
+            f"(grading session: {self.seconds:.1f} s, {self.workers} worker(s))"
         )
         return "\n".join(lines)
 
@@ -62,15 +62,15 @@ _FACTORY = None
 _FACTORY_KEY = None
 
 
-def worker_factory(limits, sandbox):
+def worker_factory(limits, sandbox, figures=False):
     """This process's sandbox + fork server, created once and reused for every task."""
     global _FACTORY, _FACTORY_KEY
-    key = (limits, sandbox)
+    key = (limits, sandbox, figures)
     if _FACTORY is not None and _FACTORY_KEY != key:
         _FACTORY.close()
         _FACTORY = None
     if _FACTORY is None:
-        _FACTORY = KernelFactory(limits, sandbox=sandbox, name=f"w{os.getpid()}")
+        _FACTORY = KernelFactory(limits, sandbox=sandbox, name=f"w{os.getpid()}", figures=figures)
         _FACTORY_KEY = key
         atexit.register(close_worker_factory)
     return _FACTORY
@@ -83,12 +83,12 @@ def close_worker_factory():
         _FACTORY = None
 
 
-def grade_task(assignment, job, limits, sandbox):
+def grade_task(assignment, job, limits, sandbox, figures=False):
     """Dask task: grade one submission, never raising for the student's sake."""
     if not os.path.isdir(job.folder):
         return _error_result(job, f"this worker cannot see {job.folder}: workers need the shared course directory")
     try:
-        factory = worker_factory(limits, sandbox)
+        factory = worker_factory(limits, sandbox, figures)
         return grade_submission(assignment, job, factory)
     except Exception as e:  # noqa: BLE001 - the grader's fault, reported, batch goes on
         close_worker_factory()  # start from a clean sandbox for the next task
@@ -119,11 +119,11 @@ class WarmSandbox(WorkerPlugin):
 
     name = "nn-course-sandbox"
 
-    def __init__(self, limits, sandbox):
-        self.limits, self.sandbox = limits, sandbox
+    def __init__(self, limits, sandbox, figures=False):
+        self.limits, self.sandbox, self.figures = limits, sandbox, figures
 
     def setup(self, worker):
-        worker_factory(self.limits, self.sandbox)
+        worker_factory(self.limits, self.sandbox, self.figures)
 
     def teardown(self, worker):
         close_worker_factory()
@@ -203,9 +203,14 @@ def _score(result):
     return sum(c["points"] for c in cells), sum(c["max_points"] for c in cells)
 
 
-def grade_week(
+def grade_week(course, week, **options):
+    """Grade ``week``'s submissions; returns its Summary. Options as for ``grade_weeks``."""
+    return grade_weeks(course, [week], **options)[week]
+
+
+def grade_weeks(
     course,
-    week,
+    weeks,
     workers=None,
     scheduler=None,
     force=False,
@@ -213,34 +218,43 @@ def grade_week(
     progress=True,
     limits=None,
     sandbox=True,
+    figures=False,
     log=None,
 ):
-    """Grade ``week``'s submissions; returns a Summary. See the module docstring."""
+    """Grade the submissions of several weeks in one session; returns {week: Summary}.
+
+    All submissions of all weeks go into one queue, so every worker stays busy
+    until the very end. ``figures=False`` builds plots without rasterizing
+    them: grading needs the tests, not the pictures (see KernelFactory).
+    """
     log = log or (lambda msg: print(msg, file=sys.stderr))
     t0 = time.monotonic()
-    course.check_week(week)
     limits = limits or Limits()
-    summary = Summary(week)
-    if sandbox:
-        summary.warnings = list(detect().warnings)
-        for w in summary.warnings:
-            log(f"WARNING: {w}")
-    else:
-        summary.warnings = ["sandbox disabled (--no-sandbox): student code runs unconfined"]
-        log("WARNING: " + summary.warnings[0])
-    ensure_assignment(course, week)
-    jobs, summary.skipped, invalid = plan(course, week, force, students)
-    summary.failed += invalid
-    if not jobs:
-        summary.seconds = time.monotonic() - t0
-        return summary
-    with KernelFactory(limits, sandbox=sandbox, name=f"ref{os.getpid()}") as factory:
-        assignment = build_assignment(course, week, factory, log=log)
-    results = _run(assignment, jobs, workers, scheduler, limits, sandbox, progress, summary)
-    for result in results:
-        _account(course, summary, result)
-    summary.seconds = time.monotonic() - t0
-    return summary
+    warnings = list(detect().warnings) if sandbox else ["sandbox disabled (--no-sandbox): student code runs unconfined"]
+    for w in warnings:
+        log(f"WARNING: {w}")
+    summaries, jobs = {}, []
+    for week in weeks:
+        course.check_week(week)
+        summary = summaries[week] = Summary(week, warnings=list(warnings))
+        ensure_assignment(course, week)
+        week_jobs, summary.skipped, invalid = plan(course, week, force, students)
+        summary.failed += invalid
+        jobs += week_jobs
+    if jobs:
+        with KernelFactory(limits, sandbox=sandbox, name=f"ref{os.getpid()}", figures=figures) as factory:
+            assignments = {w: build_assignment(course, w, factory, log=log) for w in sorted({j.week for j in jobs})}
+        config = (limits, sandbox, figures)
+        n_workers = 0
+        for result, n in _run(assignments, jobs, workers, scheduler, config, progress):
+            n_workers = max(n_workers, n)
+            _account(course, summaries[result["week"]], result)
+        for summary in summaries.values():
+            summary.workers = n_workers
+    elapsed = time.monotonic() - t0
+    for summary in summaries.values():
+        summary.seconds = elapsed
+    return summaries
 
 
 def _account(course, summary, result):
@@ -261,18 +275,18 @@ def _account(course, summary, result):
         summary.graded.append((student, score, mx, result.get("seconds", 0.0)))
 
 
-def _run(assignment, jobs, workers, scheduler, limits, sandbox, progress, summary):
-    """Yield results as they complete (in-process when workers == 0)."""
+def _run(assignments, jobs, workers, scheduler, config, progress):
+    """Yield (result, number of workers) as results complete (in this process when workers == 0)."""
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(jobs), desc=f"grading {assignment.week}", unit="nb", disable=not progress, file=sys.stderr)
+    label = ", ".join(assignments) if len(assignments) == 1 else f"{len(assignments)} weeks"
+    bar = tqdm(total=len(jobs), desc=f"grading {label}", unit="nb", disable=not progress, file=sys.stderr)
     if workers == 0 and not scheduler:
-        summary.workers = 0
         try:
             for job in jobs:
-                result = grade_task(assignment, job, limits, sandbox)
+                result = grade_task(assignments[job.week], job, *config)
                 bar.update(1)
-                yield result
+                yield result, 0
         finally:
             close_worker_factory()
             bar.close()
@@ -294,10 +308,10 @@ def _run(assignment, jobs, workers, scheduler, limits, sandbox, progress, summar
         )
         client = Client(cluster)
     try:
-        client.register_plugin(WarmSandbox(limits, sandbox))
-        summary.workers = len(client.scheduler_info()["workers"])
-        shared = client.scatter(assignment, broadcast=True)
-        futures = [client.submit(grade_task, shared, job, limits, sandbox, pure=False, retries=1) for job in jobs]
+        client.register_plugin(WarmSandbox(*config))
+        n_workers = len(client.scheduler_info()["workers"])
+        shared = {w: client.scatter(a, broadcast=True) for w, a in assignments.items()}
+        futures = [client.submit(grade_task, shared[job.week], job, *config, pure=False, retries=1) for job in jobs]
         by_future = dict(zip(futures, jobs))
         for future in as_completed(futures):
             job = by_future[future]
@@ -306,7 +320,7 @@ def _run(assignment, jobs, workers, scheduler, limits, sandbox, progress, summar
             except Exception as e:  # noqa: BLE001 - a worker died (killed, out of memory)
                 result = _error_result(job, f"the grading worker was lost ({type(e).__name__})")
             bar.update(1)
-            yield result
+            yield result, n_workers
     finally:
         bar.close()
         client.close()

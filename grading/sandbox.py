@@ -50,29 +50,18 @@ class Capabilities:
         return f"sandbox: {fs}; {cg}; CPU, file-size and wall-clock limits"
 
 
+# New namespaces for everything (user, mount, PID, IPC, UTS, network, cgroup), running as
+# "nobody" inside: no capabilities, and no way to tell the grader's files from anyone else's.
+ISOLATION = ["--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534"]
+
+
 def _bwrap_works():
     exe = shutil.which("bwrap")
     if not exe:
         return False
     try:
         r = subprocess.run(
-            [
-                exe,
-                "--unshare-all",
-                "--unshare-user",
-                "--uid",
-                "65534",
-                "--gid",
-                "65534",
-                "--ro-bind",
-                "/",
-                "/",
-                "--proc",
-                "/proc",
-                "--dev",
-                "/dev",
-                "true",
-            ],
+            [exe, *ISOLATION, "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "true"],
             capture_output=True,
             timeout=20,
         )
@@ -235,12 +224,7 @@ def bwrap_argv(rw_dirs, workdir, env):
     """The bubblewrap command line for a sandbox with ``rw_dirs`` writable and all else hidden."""
     argv = [
         "bwrap",
-        "--unshare-all",
-        "--unshare-user",
-        "--uid",
-        "65534",
-        "--gid",
-        "65534",
+        *ISOLATION,
         "--die-with-parent",
         "--cap-drop",
         "ALL",

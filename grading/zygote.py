@@ -121,7 +121,7 @@ class Zygote:
                 msg["connection_file"],
                 "--HistoryManager.enabled=False",
                 "--IPKernelApp.parent_handle=0",
-                "--InlineBackend.figure_formats=png",
+                "--InlineBackend.figure_formats=" + _traitlet_set(msg.get("figure_formats", ["png"])),
             ]
         )
         app.start()
@@ -201,6 +201,10 @@ class Zygote:
                 os.waitpid(p, 0)
             except ChildProcessError:
                 pass
+
+
+def _traitlet_set(items):
+    return "set()" if not items else "{" + ",".join(repr(i) for i in items) + "}"
 
 
 def _vm_size():
