@@ -105,7 +105,7 @@ def _mean(results, key):
     return statistics.mean(r[key] for r in results)
 
 
-def run(per_week=6):
+def run(per_week=8):
     with tempfile.TemporaryDirectory(prefix="nnbench-") as tmp:
         base = _course_copy(tmp, "base")
         _prepare(base, per_week)

@@ -37,6 +37,7 @@ class NotebookBundle:
     spec: object
     release_cells: dict  # grade_id -> {"source": ...}
     reference: dict  # grade_id -> [raw reference records]
+    seconds: float = 0.0  # how long the solution's cells took: a guess of a submission's cost
 
 
 @dataclass
@@ -45,6 +46,10 @@ class Assignment:
     notebooks: dict
     source_files: list = field(default_factory=list)  # (relative path, bytes): data files of the week
     fingerprint: str = ""
+
+    @property
+    def expected_seconds(self):
+        return sum(nb.seconds for nb in self.notebooks.values())
 
 
 @dataclass
@@ -97,7 +102,8 @@ def build_assignment(course, week, factory, log=print):
         if name not in cached:
             log(f"reference run of {week}/{name}.ipynb (the solution, once per change) ...")
             cached[name] = _reference_run(spec, nbformat.read(src_path, 4), course.source(week), factory)
-        notebooks[name] = NotebookBundle(name, spec, release_cells, cached[name])
+        ref = cached[name]
+        notebooks[name] = NotebookBundle(name, spec, release_cells, ref["records"], ref["seconds"])
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(cached))
     files = []
@@ -119,7 +125,7 @@ def _reference_run(spec, source_nb, source_dir, factory):
         from .notebook import NotebookError
 
         raise NotebookError(f"the solution notebook {spec.name} did not run: {run.status}: {run.detail}")
-    return collect_reference(run.nb, spec)
+    return {"records": collect_reference(run.nb, spec), "seconds": run.seconds}
 
 
 def _copy_source_files(source_dir, dest):

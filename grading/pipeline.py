@@ -311,8 +311,13 @@ def _run(assignments, jobs, workers, scheduler, config, progress):
         client.register_plugin(WarmSandbox(*config))
         n_workers = len(client.scheduler_info()["workers"])
         shared = {w: client.scatter(a, broadcast=True) for w, a in assignments.items()}
-        futures = [client.submit(grade_task, shared[job.week], job, *config, pure=False, retries=1) for job in jobs]
-        by_future = dict(zip(futures, jobs))
+        # Longest first (by the solution's run time): no long notebook is left alone at the end.
+        ordered = sorted(jobs, key=lambda j: -assignments[j.week].expected_seconds)
+        futures = [
+            client.submit(grade_task, shared[job.week], job, *config, pure=False, retries=1, priority=-rank)
+            for rank, job in enumerate(ordered)
+        ]
+        by_future = dict(zip(futures, ordered))
         for future in as_completed(futures):
             job = by_future[future]
             try:

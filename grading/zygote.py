@@ -124,6 +124,7 @@ class Zygote:
                 "--InlineBackend.figure_formats=" + _traitlet_set(msg.get("figure_formats", ["png"])),
             ]
         )
+        _inline_figures(app.shell)
         app.start()
 
     def _apply_limits(self):
@@ -201,6 +202,21 @@ class Zygote:
                 os.waitpid(p, 0)
             except ChildProcessError:
                 pass
+
+
+def _inline_figures(shell):
+    """Show figures inline, as a freshly started kernel does.
+
+    A normal kernel imports matplotlib after setting MPLBACKEND, and matplotlib_inline
+    hooks itself into the shell on import. Here matplotlib was imported by the zygote
+    (with the Agg backend, before any shell existed), so do that wiring now.
+    """
+    from IPython.core.pylabtools import activate_matplotlib
+    from matplotlib_inline.backend_inline import configure_inline_support
+
+    backend = "module://matplotlib_inline.backend_inline"
+    activate_matplotlib(backend)  # interactive mode, so figures are flushed after each cell
+    configure_inline_support(shell, backend)
 
 
 def _traitlet_set(items):

@@ -250,3 +250,19 @@ def test_cli_errors_are_one_clear_line(toy_course, tmp_path):
     assert code == 2 and "does not exist" in err
     code, _, err = run_cli("--course", str(toy_course.root), "grade", W, "--scheduler", "localhost:8786")
     assert code == 2 and "tcp://" in err
+
+
+def _has_png(course, student):
+    nb = nbformat.read(course.autograded(student, W) / f"{W}.ipynb", 4)
+    return any("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
+def test_figures_are_built_but_not_drawn_unless_asked(toy_course):
+    class_of_students(toy_course)
+    code, out, _ = run_cli("--course", str(toy_course.root), "grade", "--all", "--workers", "0", "--quiet")
+    assert code == 0 and "alice" in out and not _has_png(toy_course, "alice")
+    code, out, _ = run_cli(
+        "--course", str(toy_course.root), "grade", W, "--workers", "0", "--quiet", "--force", "--figures"
+    )
+    assert code == 0 and _has_png(toy_course, "alice")
+    assert cell_scores(toy_course, W)["alice"] == {"w9_sigmoid_tests": 2.0, "w9_affine_tests": 1.0}

@@ -198,3 +198,12 @@ def test_missing_bubblewrap_is_a_warning_not_silence():
         check=True,
     ).stdout
     assert "COURSE_NO_BWRAP" in out and "network" in out
+
+
+def test_a_forked_kernel_shows_figures_like_a_fresh_one(factory):
+    """No %matplotlib magic needed and no warning on stderr, exactly as in a normally started kernel."""
+    r = run(factory, "import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()", "plt.plot([2, 1])")
+    for cell in r.nb.cells:
+        kinds = [o.output_type for o in cell.outputs]
+        assert "stream" not in kinds, cell.outputs  # no "non-interactive backend" warning
+        assert any("image/png" in o.get("data", {}) for o in cell.outputs)
