@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from .course import STUDENT_ID, CourseError
 from .grade import Job, build_assignment, grade_submission, submission_hash
 from .gradebook import ensure_assignment, record
-from .kernels import KernelFactory
+from .kernels import KernelFactory, LazyFactory
 from .sandbox import Limits, detect
 
 SIDE_CAR = "grading.json"
@@ -242,7 +242,7 @@ def grade_weeks(
         summary.failed += invalid
         jobs += week_jobs
     if jobs:
-        with KernelFactory(limits, sandbox=sandbox, name=f"ref{os.getpid()}", figures=figures) as factory:
+        with LazyFactory(limits, sandbox=sandbox, name=f"ref{os.getpid()}", figures=figures) as factory:
             assignments = {w: build_assignment(course, w, factory, log=log) for w in sorted({j.week for j in jobs})}
         config = (limits, sandbox, figures)
         n_workers = 0
@@ -305,10 +305,12 @@ def _run(assignments, jobs, workers, scheduler, config, progress):
             dashboard_address=None,
             memory_limit=0,
             silence_logs=logging.ERROR,
+            plugins={WarmSandbox(*config)},  # each worker warms its sandbox while it starts
         )
         client = Client(cluster)
     try:
-        client.register_plugin(WarmSandbox(*config))
+        if scheduler:
+            client.register_plugin(WarmSandbox(*config))
         n_workers = len(client.scheduler_info()["workers"])
         shared = {w: client.scatter(a, broadcast=True) for w, a in assignments.items()}
         # Longest first (by the solution's run time): no long notebook is left alone at the end.
