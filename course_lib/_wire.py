@@ -12,7 +12,6 @@ object cannot survive the trip and a lying encoder can only claim a value.
 """
 
 import base64
-import sys
 
 import numpy as np
 
@@ -183,12 +182,3 @@ def reference(cell, index, kind, name, actual, expected, options, hidden):
         "mistakes": {str(k): encode(v) for k, v in mistakes.items()},
     }
     _publish(REFERENCE_MIME, payload)
-
-
-def flush_streams():
-    # Make stdout/stderr of a cell arrive before the next cell's messages.
-    for s in (sys.stdout, sys.stderr):
-        try:
-            s.flush()
-        except Exception:  # noqa: BLE001 - a broken stream must not hide a probe
-            pass
