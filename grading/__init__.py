@@ -7,6 +7,14 @@ sandbox.py    OS isolation (bubblewrap, cgroups, rlimits)
 kernels.py    fresh kernels from a fork server inside the sandbox
 execute.py    running cells with time/output limits
 verdict.py    trusted verdicts from probe reports
-grade.py      grading one submission (worker side)
+grade.py      grading one submission
+worker.py     what runs in each Dask worker: a warm sandbox per process
 pipeline.py   grading many in parallel (Dask), resumable, into the gradebook
 """
+
+import sys
+
+# jsonschema (imported by nbformat) compiles a grammar for the "iri" string format
+# when it is imported: about a second in every grading process. Notebook schemas
+# never use that format, so jsonschema is told the optional module is absent.
+sys.modules.setdefault("rfc3987_syntax", None)

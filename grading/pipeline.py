@@ -10,20 +10,19 @@ result (files and gradebook rows), one at a time, so SQLite is safe and the
 outcome does not depend on the number of workers or their timing.
 """
 
-import atexit
 import json
 import logging
 import os
 import sys
 import time
-import traceback
 from dataclasses import dataclass, field
 
 from .course import STUDENT_ID, CourseError
-from .grade import Job, build_assignment, grade_submission, submission_hash
+from .grade import Job, build_assignment, submission_hash
 from .gradebook import ensure_assignment, record
-from .kernels import KernelFactory, LazyFactory
+from .kernels import LazyFactory
 from .sandbox import Limits, detect
+from .worker import WarmSandbox, close_worker_factory, error_result, grade_task
 
 SIDE_CAR = "grading.json"
 
@@ -55,78 +54,6 @@ class Summary:
             f"(grading session: {self.seconds:.1f} s, {self.workers} worker(s))"
         )
         return "\n".join(lines)
-
-
-# ----- worker side ---------------------------------------------------------------
-_FACTORY = None
-_FACTORY_KEY = None
-
-
-def worker_factory(limits, sandbox, figures=False):
-    """This process's sandbox + fork server, created once and reused for every task."""
-    global _FACTORY, _FACTORY_KEY
-    key = (limits, sandbox, figures)
-    if _FACTORY is not None and _FACTORY_KEY != key:
-        _FACTORY.close()
-        _FACTORY = None
-    if _FACTORY is None:
-        _FACTORY = KernelFactory(limits, sandbox=sandbox, name=f"w{os.getpid()}", figures=figures)
-        _FACTORY_KEY = key
-        atexit.register(close_worker_factory)
-    return _FACTORY
-
-
-def close_worker_factory():
-    global _FACTORY
-    if _FACTORY is not None:
-        _FACTORY.close()
-        _FACTORY = None
-
-
-def grade_task(assignment, job, limits, sandbox, figures=False):
-    """Dask task: grade one submission, never raising for the student's sake."""
-    if not os.path.isdir(job.folder):
-        return _error_result(job, f"this worker cannot see {job.folder}: workers need the shared course directory")
-    try:
-        factory = worker_factory(limits, sandbox, figures)
-        return grade_submission(assignment, job, factory)
-    except Exception as e:  # noqa: BLE001 - the grader's fault, reported, batch goes on
-        close_worker_factory()  # start from a clean sandbox for the next task
-        return _error_result(job, f"grading error ({type(e).__name__}: {e})", traceback.format_exc())
-
-
-def _error_result(job, reason, tb=None):
-    return {
-        "student": job.student,
-        "week": job.week,
-        "status": "error",
-        "reason": reason,
-        "traceback": tb,
-        "notes": [],
-        "notebooks": {},
-        "seconds": 0.0,
-    }
-
-
-try:
-    from distributed.diagnostics.plugin import WorkerPlugin
-except ImportError:  # pragma: no cover - dask is a declared dependency
-    WorkerPlugin = object
-
-
-class WarmSandbox(WorkerPlugin):
-    """Start each worker's sandbox as soon as the worker starts, before any task arrives."""
-
-    name = "nn-course-sandbox"
-
-    def __init__(self, limits, sandbox, figures=False):
-        self.limits, self.sandbox, self.figures = limits, sandbox, figures
-
-    def setup(self, worker):
-        worker_factory(self.limits, self.sandbox, self.figures)
-
-    def teardown(self, worker):
-        close_worker_factory()
 
 
 # ----- client side ------------------------------------------------------------------
@@ -325,7 +252,7 @@ def _run(assignments, jobs, workers, scheduler, config, progress):
             try:
                 result = future.result()
             except Exception as e:  # noqa: BLE001 - a worker died (killed, out of memory)
-                result = _error_result(job, f"the grading worker was lost ({type(e).__name__})")
+                result = error_result(job, f"the grading worker was lost ({type(e).__name__})")
             bar.update(1)
             yield result, n_workers
     finally:

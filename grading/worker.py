@@ -1,0 +1,80 @@
+"""The worker side of grading: what runs inside each Dask worker process.
+
+One sandbox with a warm kernel fork server per worker process, created when
+the worker starts (WarmSandbox) and reused for every task. This module keeps
+its imports to what grading a notebook needs (no gradebook, no database), so
+a worker is ready sooner.
+"""
+
+import atexit
+import os
+import traceback
+
+from distributed.diagnostics.plugin import WorkerPlugin
+
+from .grade import grade_submission
+from .kernels import KernelFactory
+
+_FACTORY = None
+_FACTORY_KEY = None
+
+
+def worker_factory(limits, sandbox, figures=False):
+    """This process's sandbox + fork server, created once and reused for every task."""
+    global _FACTORY, _FACTORY_KEY
+    key = (limits, sandbox, figures)
+    if _FACTORY is not None and _FACTORY_KEY != key:
+        _FACTORY.close()
+        _FACTORY = None
+    if _FACTORY is None:
+        _FACTORY = KernelFactory(limits, sandbox=sandbox, name=f"w{os.getpid()}", figures=figures)
+        _FACTORY_KEY = key
+        atexit.register(close_worker_factory)
+    return _FACTORY
+
+
+def close_worker_factory():
+    global _FACTORY
+    if _FACTORY is not None:
+        _FACTORY.close()
+        _FACTORY = None
+
+
+def grade_task(assignment, job, limits, sandbox, figures=False):
+    """Dask task: grade one submission, never raising for the student's sake."""
+    if not os.path.isdir(job.folder):
+        return error_result(job, f"this worker cannot see {job.folder}: workers need the shared course directory")
+    try:
+        factory = worker_factory(limits, sandbox, figures)
+        return grade_submission(assignment, job, factory)
+    except Exception as e:  # noqa: BLE001 - the grader's fault, reported, batch goes on
+        close_worker_factory()  # start from a clean sandbox for the next task
+        return error_result(job, f"grading error ({type(e).__name__}: {e})", traceback.format_exc())
+
+
+def error_result(job, reason, tb=None):
+    return {
+        "student": job.student,
+        "week": job.week,
+        "status": "error",
+        "reason": reason,
+        "traceback": tb,
+        "notes": [],
+        "notebooks": {},
+        "seconds": 0.0,
+    }
+
+
+class WarmSandbox(WorkerPlugin):
+    """Start each worker's sandbox as soon as the worker starts, before any task arrives."""
+
+    name = "nn-course-sandbox"
+
+    def __init__(self, limits, sandbox, figures=False):
+        self.limits, self.sandbox, self.figures = limits, sandbox, figures
+
+    def setup(self, worker):
+        worker_factory(self.limits, self.sandbox, self.figures)
+
+    def teardown(self, worker):
+        close_worker_factory()
