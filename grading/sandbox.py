@@ -198,10 +198,18 @@ def readonly_roots():
     import course_lib
 
     roots.add(str(Path(course_lib.__file__).resolve().parent))
-    roots.add(str(Path(__file__).resolve().parent))  # grading/, for the zygote module
     # Nested roots are covered by their parent.
     roots = sorted({str(Path(r).resolve()) for r in roots})
     return [r for r in roots if not any(r != o and r.startswith(o + os.sep) for o in roots)]
+
+
+def readonly_grading_files():
+    """The two files of grading/ the zygote runs from; nothing else of the instructor's tooling.
+
+    The rest of grading/ (e.g. mistakes/*.json, made from solution lines) must stay invisible.
+    """
+    here = Path(__file__).resolve().parent
+    return [str(here / "__init__.py"), str(here / "zygote.py")]
 
 
 # Only harmless parts of /etc: the dynamic linker cache, fonts, time zone and passwd names.
@@ -242,6 +250,8 @@ def bwrap_argv(rw_dirs, workdir, env):
             argv += ["--ro-bind", path, path]
     for root in readonly_roots():
         argv += ["--ro-bind", root, root]
+    for path in readonly_grading_files():
+        argv += ["--ro-bind", path, path]
     argv += ["--proc", "/proc", "--dev", "/dev"]
     for d in rw_dirs:
         argv += ["--bind", d, d]

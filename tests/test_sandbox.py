@@ -110,7 +110,8 @@ def test_course_files_and_the_host_are_invisible_and_read_only(factory, tmp_path
         factory,
         f"""
         import os
-        for p in [{str(course_file)!r}, {repo + "/source"!r}, {repo + "/tests"!r}, "/etc/shadow", "/home", "/var/lib"]:
+        for p in [{str(course_file)!r}, {repo + "/source"!r}, {repo + "/tests"!r}, {repo + "/grading/mistakes"!r},
+                  {repo + "/grading/grade.py"!r}, "/etc/shadow", "/home", "/var/lib"]:
             print(p.split("/")[-1], os.path.exists(p))
         for p in ["/x.txt", "/usr/x.txt", {repo + "/course_lib/x.py"!r}]:
             try:
