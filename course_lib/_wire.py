@@ -25,7 +25,11 @@ MAX_STR = 10_000
 _DTYPES = {"|b1", "|i1", "<i2", "<i4", "<i8", "|u1", "<u2", "<u4", "<u8", "<f2", "<f4", "<f8"}
 
 # Exact numpy scalar types: a subclass (which could override __eq__) is not a number.
-NUMPY_INT_TYPES = frozenset(t for t in set(np.sctypeDict.values()) if isinstance(t, type) and issubclass(t, np.integer))
+NUMPY_INT_TYPES = frozenset(
+    t
+    for t in set(np.sctypeDict.values())
+    if isinstance(t, type) and issubclass(t, np.integer) and not issubclass(t, np.timedelta64)
+)
 NUMPY_FLOAT_TYPES = frozenset(
     t for t in set(np.sctypeDict.values()) if isinstance(t, type) and issubclass(t, np.floating)
 )

@@ -104,12 +104,12 @@ def _compare(kind, actual, expected, opts, show, path):
         return _compare_dict(kind, actual, expected, opts, show, path)
     if type(expected) is str:
         ok = type(actual) is str and actual == expected
-        return Verdict(ok, "" if ok else f"expected the text {expected!r}{where}")
+        return Verdict(ok, "" if ok else (f"expected the text {expected!r}{where}" if show else f"wrong text{where}"))
     if _is_bool(expected):
         if not _is_bool(actual):
             return Verdict(False, f"expected True or False{where}, got {_describe(actual)}")
         ok = bool(actual) == bool(expected)
-        return Verdict(ok, "" if ok else f"expected {bool(expected)}{where}")
+        return Verdict(ok, "" if ok else (f"expected {bool(expected)}{where}" if show else f"wrong answer{where}"))
     if _scalar_like(expected):
         return _compare_scalar(kind, actual, expected, opts, show, where)
     if type(expected) is np.ndarray:
@@ -123,6 +123,8 @@ def _compare_sequence(kind, actual, expected, opts, show, path):
     if len(actual) != len(expected):
         return Verdict(False, f"expected {len(expected)} values, got {len(actual)}")
     labels = opts.get("labels") or [f"item {i}" for i in range(len(expected))]
+    if len(labels) != len(expected):
+        raise ValueError(f"labels names {len(labels)} items but the expected value has {len(expected)}")
     for label, a, e in zip(labels, actual, expected):
         v = _compare(kind, a, e, {**opts, "labels": None, "mistakes": None}, show, "")
         if not v.ok:
@@ -171,7 +173,7 @@ def _compare_scalar(kind, actual, expected, opts, show, where):
     # The grader's feedback (show=False) names no numbers: expected values of hidden checks
     # would give the test away, and the student's own would echo their output.
     msg = f"expected {e:.6g}{where}{_got(a, show)}" if show else f"wrong value{where}"
-    return Verdict(False, msg + _generic_hint(np.array([a]), np.array([e]), show))
+    return Verdict(False, msg + _hint_for(kind, np.array([a]), np.array([e]), show))
 
 
 def _got(a, show):
@@ -219,7 +221,13 @@ def _compare_array(kind, actual, expected, opts, show, where):
         first = tuple(int(i) for i in np.argwhere(wrong)[0])
         msg += f"; first at index {first}: expected {e[first]:.6g}, got {a[first]:.6g}"
         msg += f"\n  expected: {_fmt(expected, True)}\n  got:      {_fmt(actual, True)}"
-    return Verdict(False, msg + _generic_hint(a, e, show))
+    return Verdict(False, msg + _hint_for(kind, a, e, show))
+
+
+def _hint_for(kind, a, e, show):
+    # The generic hints speak of signs, ½ and 1/m of real-valued formulas; counts and labels
+    # (check_equal) that are off by a factor are not a forgotten 1/m.
+    return _generic_hint(a, e, show) if kind == "close" else ""
 
 
 def _close_mask(kind, a, e, opts):
@@ -334,6 +342,8 @@ def _accuracy(predicted, labels, min_accuracy, show):
     if predicted.dtype.kind not in "biuf":
         return Verdict(False, f"expected numeric labels, got dtype {predicted.dtype}")
     if predicted.ndim == 2 and predicted.shape[1] > 1:
+        if predicted.shape[0] == 1 and predicted.size == labels.size:
+            return Verdict(False, "expected one label per example, got a (1, m) row: flatten it with .ravel()")
         return Verdict(False, "expected one label per example, got a 2-D array: take argmax over axis=1")
     if predicted.size != labels.size:
         return Verdict(
@@ -432,6 +442,18 @@ def _as_expected(e):
     if type(e) is dict:
         return {k: _as_expected(v) for k, v in e.items()}
     return e
+
+
+def no_overflow(f, *args, **kwargs):
+    """Call ``f(*args, **kwargs)`` with numpy overflow and 0/0 turned into errors.
+
+    Stability checks wrap the call in this: a naive ``np.exp(-z)`` can still give
+    the right numbers (1 / (1 + inf) is 0) and only print a RuntimeWarning, which
+    is easy to miss and shown once per session. Here it raises FloatingPointError.
+    """
+    __tracebackhide__ = True
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        return f(*args, **kwargs)
 
 
 def yours_or_reference(yours, reference, *args, **kwargs):

@@ -147,10 +147,13 @@ class Perceptron:
         w ← w + η (y − o) x,   b ← b + η (y − o)
     which changes nothing when o = y. On linearly separable data (AND, OR)
     it stops making mistakes after finitely many passes; on XOR it never does.
+    ``shuffle=False`` visits the examples in their given order every epoch
+    (as on the slides); otherwise each epoch uses a fresh random order.
     """
 
-    def __init__(self, learning_rate=0.5, max_epochs=100, seed=None):
+    def __init__(self, learning_rate=0.5, max_epochs=100, seed=None, shuffle=True):
         self.learning_rate, self.max_epochs, self.seed = learning_rate, max_epochs, seed
+        self.shuffle = shuffle
 
     def fit(self, X, y):
         X = _check_rows(X, y)
@@ -162,7 +165,7 @@ class Perceptron:
         self.errors_ = []  # mistakes per epoch
         for _ in range(self.max_epochs):
             mistakes = 0
-            for i in rng.permutation(len(X)):
+            for i in rng.permutation(len(X)) if self.shuffle else range(len(X)):
                 o = 1 if X[i] @ self.w + self.b > 0 else -1
                 if o != y[i]:
                     self.w += self.learning_rate * (y[i] - o) * X[i]

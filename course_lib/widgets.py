@@ -79,7 +79,6 @@ def _binary01(y):
 _NEURON_OUTPUTS = {
     # activation -> P(y=1|x) as a function of z = w0 + w1 x1 + w2 x2
     "sigmoid": sigmoid,
-    "tanh": lambda z: (1.0 + np.tanh(z)) / 2.0,  # tanh in (−1, 1) rescaled to (0, 1)
     "step": lambda z: (z > 0).astype(np.float64),  # the perceptron's threshold unit
 }
 
@@ -190,7 +189,7 @@ def neuron_explorer(X=None, y=None, activation="sigmoid"):
     """Sliders for the weights of one neuron a = g(w₀ + w₁x₁ + w₂x₂) on 2-D data.
 
     X: (m, 2), y: (m,) labels 0/1 (or bipolar −1/+1); default two seeded blobs.
-    activation: "sigmoid" (logistic regression), "tanh" or "step" (perceptron).
+    activation: "sigmoid" (logistic regression) or "step" (perceptron).
     Shows the shaded P(y=1|x), the boundary line w₀ + w₁x₁ + w₂x₂ = 0 with the
     normal vector w, and the BCE loss and accuracy.
     state: w = (w0, w1, w2), boundary = ((x1, x2), (x1, x2)) endpoints inside
@@ -297,6 +296,8 @@ class GradientDescentExplorer(Demo):
             verdict = "converged to the minimum" + (
                 " (overshooting: α > 1/λ_max makes it zig-zag)" if lr > lr_crit / 2 else ""
             )
+        elif lr > lr_crit / 2:
+            verdict = f"still zig-zagging: α close to 2/λ_max = {lr_crit:.3g} (L − L* = {gap:.3g})"
         else:
             verdict = f"still descending: α small or too few steps (L − L* = {gap:.3g})"
 
@@ -380,22 +381,26 @@ def _xor_clouds(m, seed):
     return X, (cloud >= 2).astype(np.int64)  # clouds 2, 3 have x₁·x₂ < 0
 
 
-def _dataset(name, seed=0):
+def _playground_makers():
     from . import data
 
-    makers = {
-        "moons": lambda: data.make_moons(200, noise=0.15, seed=seed),
-        "circles": lambda: data.make_circles(200, noise=0.08, factor=0.5, seed=seed),
-        "spirals": lambda: data.make_spirals(300, n_classes=2, noise=0.15, turns=1.0, seed=seed),
-        "xor": lambda: _xor_clouds(200, seed),
-        "blobs": lambda: data.make_blobs(240, centers=[[-2, -1.2], [2, -1.2], [0, 2]], std=0.8, seed=seed),
+    return {
+        "moons": lambda seed: data.make_moons(200, noise=0.15, seed=seed),
+        "circles": lambda seed: data.make_circles(200, noise=0.08, factor=0.5, seed=seed),
+        "spirals": lambda seed: data.make_spirals(300, n_classes=2, noise=0.15, turns=1.0, seed=seed),
+        "xor": lambda seed: _xor_clouds(200, seed),
+        "blobs": lambda seed: data.make_blobs(240, centers=[[-2, -1.2], [2, -1.2], [0, 2]], std=0.8, seed=seed),
     }
+
+
+PLAYGROUND_DATASETS = tuple(_playground_makers())
+
+
+def _dataset(name, seed=0):
+    makers = _playground_makers()
     if name not in makers:
         raise ValueError(f"Unknown dataset {name!r}. Choose one of: {', '.join(makers)}.")
-    return makers[name]()
-
-
-PLAYGROUND_DATASETS = ("moons", "circles", "spirals", "xor", "blobs")
+    return makers[name](seed)
 
 
 class Playground(Demo):

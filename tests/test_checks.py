@@ -208,3 +208,31 @@ def test_named_mistakes_work_for_dict_results():
     wrong = {"dW1": 3 * np.eye(2), "db1": 3 * np.ones(2)}
     v = compare("close", wrong, grads, mistakes={"forgot the 1/m": wrong})
     assert v.message == "It looks like you forgot the 1/m."
+
+
+def test_whole_numbers_off_by_a_factor_get_no_hint_about_one_over_m():
+    for actual, expected in ((30, 60), (1, 3)):
+        v = compare("equal", actual, expected)
+        assert not v.ok and "1/" not in v.message and "MSE" not in v.message, v.message
+    assert "½ or 2" in compare("close", 1.0, 2.0).message  # real-valued results still get it
+
+
+def test_labels_must_name_every_item_of_a_tuple():
+    v = compare("close", (1.0, 2.0, 3.0), (1.0, 2.0, 4.0), labels=["a", "b"])
+    assert not v.ok  # the third item is never silently skipped
+
+
+def test_grader_feedback_does_not_spell_out_hidden_text_or_truth_values():
+    assert compare("equal", "linear", "nonlinear", show_values=False).message == "wrong text"
+    assert "True" not in compare("equal", False, True, show_values=False).message
+    assert "nonlinear" in compare("equal", "linear", "nonlinear").message  # students' own checks do
+
+
+def test_a_row_of_labels_is_told_to_ravel_not_to_argmax():
+    v = compare("accuracy", np.array([[0, 1, 1]]), np.array([0, 1, 1]), min_accuracy=0.9)
+    assert not v.ok and ".ravel()" in v.message and "argmax" not in v.message
+    assert "argmax" in compare("accuracy", np.eye(3), np.array([0, 1, 2]), min_accuracy=0.9).message
+
+
+def test_timedelta_is_not_a_number():
+    assert not compare("equal", np.timedelta64(3), 3).ok

@@ -74,6 +74,19 @@ def test_perceptron_never_converges_on_xor():
     assert not p.converged_ and min(p.errors_) > 0
 
 
+def test_perceptron_without_shuffle_visits_examples_in_order():
+    # AND from w = 0, b = 0 in the given order, worked by hand with the slides' rule (η = 0.5):
+    # epoch 1: only (+1,+1) is wrong (net 0 -> o = -1): w = (1, 1), b = 1.
+    # epoch 2: (-1,+1) is wrong: w = (2, 0), b = 0; then (+1,-1): w = (1, 1), b = -1.
+    # epoch 3: no mistakes; the line -1 + x1 + x2 = 0 of the slides.
+    X, y = AND_BIPOLAR
+    assert [tuple(x) for x in X] == [(-1, -1), (-1, 1), (1, -1), (1, 1)]
+    p = linear.Perceptron(learning_rate=0.5, shuffle=False).fit(X, y)
+    assert p.errors_ == [1, 2, 0] and p.w.tolist() == [1.0, 1.0] and p.b == -1.0
+    shuffled = [linear.Perceptron(learning_rate=0.5, seed=s).fit(X, y).errors_ for s in range(8)]
+    assert any(e != [1, 2, 0] for e in shuffled)  # the default order really is random
+
+
 def test_sign_of_zero_is_minus_one_as_in_the_slides():
     np.testing.assert_array_equal(linear.sign(np.array([-2.0, 0.0, 3.0])), [-1, -1, 1])
 

@@ -400,6 +400,10 @@ def test_gradient_descent_explorer_converges_below_and_diverges_above_2_over_lam
     demo.controls["lr"].value = 1e-3
     assert "still descending" in demo.state["text"] and not demo.state["diverging"]
 
+    demo.controls["steps"].value = demo.controls["steps"].min  # slow because it zig-zags, not because α is small
+    demo.controls["lr"].value = 0.995 * lr_crit
+    assert "zig-zagging" in demo.state["text"] and "α small" not in demo.state["text"]
+
 
 # ----- widgets: the playground ---------------------------------------------------------
 def configure(demo, **values):
