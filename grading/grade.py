@@ -78,12 +78,20 @@ def fingerprint(course, week):
     return h.hexdigest()[:16]
 
 
+def _read_cache(path):
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):  # none yet, or damaged: recompute
+        return {}
+
+
 def build_assignment(course, week, factory, log=print):
     """The trusted bundle for ``week``; the reference run is cached in .course/."""
     course.check_week(week)
     fp = fingerprint(course, week)
     cache = course.cache / "reference" / f"{week}-{fp}.json"
-    cached = json.loads(cache.read_text()) if cache.exists() else {}
+    cached = _read_cache(cache)
+    computed = False
     notebooks = {}
     for name in course.notebooks(week):
         src_path = course.source(week) / f"{name}.ipynb"
@@ -102,10 +110,15 @@ def build_assignment(course, week, factory, log=print):
         if name not in cached:
             log(f"reference run of {week}/{name}.ipynb (the solution, once per change) ...")
             cached[name] = _reference_run(spec, nbformat.read(src_path, 4), course.source(week), factory)
+            computed = True
         ref = cached[name]
         notebooks[name] = NotebookBundle(name, spec, release_cells, ref["records"], ref["seconds"])
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps(cached))
+    if computed:
+        # Atomic: another grader on the same (shared) course directory may be reading it.
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(cached))
+        os.replace(tmp, cache)
     files = []
     for p in sorted(course.source(week).rglob("*")):
         rel = p.relative_to(course.source(week)).as_posix()

@@ -21,6 +21,7 @@ from .course import STUDENT_ID, CourseError
 from .grade import Job, build_assignment, submission_hash
 from .gradebook import ensure_assignment, record
 from .kernels import LazyFactory
+from .notebook import NotebookError
 from .sandbox import Limits, detect
 from .worker import WarmSandbox, close_worker_factory, error_result, grade_task
 
@@ -36,7 +37,6 @@ class Summary:
     notes: dict = field(default_factory=dict)  # student -> [remarks]
     seconds: float = 0.0
     workers: int = 0
-    warnings: list = field(default_factory=list)
 
     def table(self):
         rows = [("student", "status", "score", "time", "reason / notes")]
@@ -157,20 +157,30 @@ def grade_weeks(
     log = log or (lambda msg: print(msg, file=sys.stderr))
     t0 = time.monotonic()
     limits = limits or Limits()
-    warnings = list(detect().warnings) if sandbox else ["sandbox disabled (--no-sandbox): student code runs unconfined"]
-    for w in warnings:
+    for w in detect().warnings if sandbox else ["sandbox disabled (--no-sandbox): student code runs unconfined"]:
         log(f"WARNING: {w}")
-    summaries, jobs = {}, []
-    for week in weeks:
+    weeks = list(dict.fromkeys(weeks))  # a week named twice is graded once
+    for week in weeks:  # every name checked before anything is written
         course.check_week(week)
-        summary = summaries[week] = Summary(week, warnings=list(warnings))
-        ensure_assignment(course, week)
-        week_jobs, summary.skipped, invalid = plan(course, week, force, students)
-        summary.failed += invalid
-        jobs += week_jobs
+    summaries, jobs, assignments = {}, [], {}
+    with LazyFactory(limits, sandbox=sandbox, name=f"ref{os.getpid()}", figures=figures) as factory:
+        for week in weeks:
+            summary = summaries[week] = Summary(week)
+            try:
+                ensure_assignment(course, week)
+                week_jobs, summary.skipped, invalid = plan(course, week, force, students)
+                summary.failed += invalid
+                if week_jobs:
+                    assignments[week] = build_assignment(course, week, factory, log=log)
+            except (CourseError, NotebookError) as e:
+                if len(weeks) == 1:
+                    raise
+                # One broken week (say, a solution that no longer runs) must not stop the others.
+                log(f"WARNING: {week} is not graded: {e}")
+                summary.failed.append(("(every student)", f"not graded: {e}"))
+                continue
+            jobs += week_jobs
     if jobs:
-        with LazyFactory(limits, sandbox=sandbox, name=f"ref{os.getpid()}", figures=figures) as factory:
-            assignments = {w: build_assignment(course, w, factory, log=log) for w in sorted({j.week for j in jobs})}
         config = (limits, sandbox, figures)
         n_workers = 0
         for result, n in _run(assignments, jobs, workers, scheduler, config, progress):

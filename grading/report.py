@@ -14,6 +14,7 @@ from collections import Counter
 
 from .feedback import exercise_name
 from .pipeline import collect_results
+from .verdict import NOT_DONE
 
 
 def _png(fig):
@@ -41,7 +42,7 @@ def summarize(results):
                 if not check["passed"] and not check["message"].startswith("not reached"):
                     failures[f"{exercise_name(c['grade_id'])} – {check['name']}: {check['message']}"] += 1
             for msg in c["messages"]:
-                if "not done yet" in msg:
+                if NOT_DONE in msg:
                     not_done[exercise_name(c["grade_id"])] += 1  # not attempted: not a struggle
                 elif msg.startswith("the cell raised") or "stderr" in msg:
                     failures[f"{exercise_name(c['grade_id'])}: {msg}"] += 1

@@ -192,9 +192,12 @@ def _cell_problems(cell):
     return problems
 
 
+NOT_DONE = "the exercise is not done yet"  # report.py counts these apart from real failures
+
+
 def _error_hint(ename):
     return {
-        "NotImplementedError": " (the exercise is not done yet)",
+        "NotImplementedError": f" ({NOT_DONE})",
         "NameError": " (a name used by the tests is not defined: did you run and keep the solution cell?)",
         "CheckFailed": "",
     }.get(ename, "")

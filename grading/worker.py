@@ -8,6 +8,7 @@ a worker is ready sooner.
 
 import atexit
 import os
+import sys
 import traceback
 
 from distributed.diagnostics.plugin import WorkerPlugin
@@ -74,7 +75,11 @@ class WarmSandbox(WorkerPlugin):
         self.limits, self.sandbox, self.figures = limits, sandbox, figures
 
     def setup(self, worker):
-        worker_factory(self.limits, self.sandbox, self.figures)
+        try:
+            worker_factory(self.limits, self.sandbox, self.figures)
+        except Exception as e:  # noqa: BLE001 - dask would refuse to start the worker with no clear reason
+            # Each task retries and reports the reason in the summary (see grade_task).
+            print(f"could not warm the sandbox: {type(e).__name__}: {e}", file=sys.stderr)
 
     def teardown(self, worker):
         close_worker_factory()

@@ -266,3 +266,22 @@ def test_figures_are_built_but_not_drawn_unless_asked(toy_course):
     )
     assert code == 0 and _has_png(toy_course, "alice")
     assert cell_scores(toy_course, W)["alice"] == {"w9_sigmoid_tests": 2.0, "w9_affine_tests": 1.0}
+
+
+def test_one_broken_week_does_not_stop_the_others_and_a_week_named_twice_is_graded_once(toy_course):
+    from grading.pipeline import grade_weeks
+
+    class_of_students(toy_course)
+    broken = "week9_broken"  # its instructor notebook is not even JSON: nbgrader cannot release it
+    toy_course.source(broken).mkdir(parents=True)
+    (toy_course.source(broken) / f"{broken}.ipynb").write_text("{ not json")
+    submit(toy_course, "alice", release_nb(toy_course), week=broken)
+    logged = []
+    out = grade_weeks(toy_course, [W, broken, W], workers=0, progress=False, log=logged.append)
+    assert sorted(out) == sorted([W, broken])
+    assert sorted(s for s, *_ in out[W].graded) == ["alice", "bob", "carol", "dave"]  # each once
+    assert not out[broken].graded and len(out[broken].failed) == 1
+    assert out[broken].failed[0][1].startswith("not graded: nbgrader generate_assignment")
+    assert any(broken in m and "not graded" in m for m in logged)
+    with pytest.raises(Exception, match="generate_assignment"):  # alone, it is an error as before
+        grade_weeks(toy_course, [broken], workers=0, progress=False, log=logged.append)
