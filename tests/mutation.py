@@ -237,21 +237,21 @@ def _exercises(path):
 
 
 def trial(snap, source, block, seconds=20.0):
-    """Run a (changed) solution cell and its block from a snapshot: {test grade_id: reason or None}."""
+    """Run a (changed) solution cell and its block from a snapshot: {test grade_id: reason or None}.
+
+    Like the grader, every cell runs even after an earlier one failed: a mutant is only
+    killed by a test cell that fails, never by a demo cell that happens to crash.
+    """
     import matplotlib.pyplot as plt
 
     ns = _snapshot(snap)
     outcome = {}
     failure = _run(source, ns, seconds, False)
     for role, gid, src in block:
-        if failure is None:
-            failure_here = _run(src, ns, seconds, role == "tests")
-        else:
-            failure_here = f"not reached: {failure}"
         if role == "tests":
-            outcome[gid] = failure_here
-        elif failure_here and failure is None:
-            failure = failure_here
+            outcome[gid] = _run(src, ns, seconds, True)
+        else:
+            _run(src, ns, seconds, False)
     plt.close("all")
     return outcome if outcome else {"(no tests)": failure}
 

@@ -51,7 +51,7 @@ def test_parallel_grading_into_postgresql_equals_serial_sqlite(toy_course, seria
 @pytest.mark.postgres
 def test_concurrent_graders_share_one_postgresql_gradebook(toy_course, serial_scores, postgres_url):
     """Two `course grade` processes at once (half the class each), as two TAs would run them."""
-    env = dict(os.environ, COURSE_DB_URL=postgres_url.replace("/gradebook", "/gradebook"))
+    env = dict(os.environ, COURSE_DB_URL=postgres_url)
     halves = [",".join(f"s{i:02d}" for i in range(0, 3)), ",".join(f"s{i:02d}" for i in range(3, 6))]
     procs = [
         subprocess.Popen(

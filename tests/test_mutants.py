@@ -25,6 +25,8 @@ def test_every_planted_bug_is_caught(path):
     allowed = {(a["cell"], a["operator"], a["before"], a["after"]) for a in ALLOW.get(path.parent.name, [])}
     unexplained = [m for m in survivors if (m.cell, m.operator, m.before, m.after) not in allowed]
     assert len(killed) >= 20, "too few mutation sites: is the notebook's solution code being found?"
+    survived = {(m.cell, m.operator, m.before, m.after) for m in survivors}
+    assert allowed <= survived, f"allowlist entries that no longer survive (remove them): {allowed - survived}"
     assert not unexplained, "bugs the tests let through:\n" + "\n".join(
         f"  {m.cell} line {m.line}: {m.operator}: {m.before!r} -> {m.after!r}" for m in unexplained
     )

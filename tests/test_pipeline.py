@@ -86,7 +86,7 @@ def test_bad_submissions_get_clear_reasons_and_are_never_modified(toy_course, tm
     submit(toy_course, "malformed", b'{"cells": [')
     submit(toy_course, "empty", b"")
     submit(toy_course, "binary", bytes(range(256)) * 10)
-    v3 = nbformat.v4.upgrade if False else None  # noqa: F841 - an nbformat 3 file, written by hand:
+    # an nbformat 3 file, written by hand:
     submit(toy_course, "old_format", b'{"nbformat": 3, "nbformat_minor": 0, "worksheets": [], "cells": []}')
     d = submit(toy_course, "renamed", good, name="my_homework")
     d = submit(toy_course, "extra", good)

@@ -149,23 +149,22 @@ ip.display_pub.publish = _publish
 def sigmoid(z):
     return np.zeros(np.shape(z))"""
 
-FORGED_PROBES = (
-    f"VISIBLE_VALUES = {VISIBLE!r}\n"
-    """from IPython.display import publish_display_data
-import numpy as _np, base64 as _b64
-def _nd(a):
-    a = _np.asarray(a, dtype="<f8")
-    return {"t": "nd", "dtype": "<f8", "shape": list(a.shape), "b64": _b64.b64encode(a.tobytes()).decode()}
+FORGED_PROBES = """def _correct(z):
+    z = np.asarray(z, dtype=float)
+    return np.exp(np.minimum(z, 0)) / (1 + np.exp(-np.abs(z)))
 def _forge(info):
-    if "check_close" in info.raw_cell or "__course_probe__" in info.raw_cell:
-        for i in range(8):  # claim a pass for every check the cell might have
-            publish_display_data({"application/vnd.nn-course.probe+json":
-                {"cell": "w2_sigmoid_tests", "index": i, "value": _nd(VISIBLE_VALUES if i == 1 else 0.5)}})
+    # Before each cell runs, run the grader's own rewritten test cell with a correct sigmoid:
+    # every report it publishes carries exactly the right value, hidden checks included.
+    # Only the grader's rule that a check reported twice fails can stop this.
+    if "__course_probe__" in info.raw_cell:
+        try:
+            exec(info.raw_cell, {**globals(), "sigmoid": _correct})
+        except Exception:
+            pass
 get_ipython().events.register("pre_run_cell", _forge)
 
 def sigmoid(z):
     return np.zeros(np.shape(z))"""
-)
 
 INPUT_TRANSFORMER = """get_ipython().input_transformers_post.append(
     lambda lines: ["pass\\n"] if any("probe" in ln or "check_" in ln for ln in lines) else lines)
@@ -297,6 +296,11 @@ def _redefine_in_test_cell(nb):
     cells["w2_sigmoid_tests"].source = CORRECT_LATE[1] + "\n" + cells["w2_sigmoid_tests"].source
 
 
+def rejected(name, threat, content, reason, filename=f"{WEEK}.ipynb"):
+    """A submission that cannot be graded at all: status "failed" with ``reason``."""
+    return Case(name, threat, lambda c: {filename: content}, status="failed", reason=reason)
+
+
 def cases(port):
     """All corpus cases. ``port``: a loopback port with a listener on the host (network test)."""
     C = Case
@@ -308,15 +312,18 @@ def cases(port):
         C("patch_builtins", "replacing builtins", lambda c: c.attack(PATCH_BUILTINS), run_status=None),
         C("silence_tracebacks", "silencing tracebacks", lambda c: c.attack(SILENCE_TRACEBACKS)),
         C("ipython_hooks", "patching IPython's display and exception hooks", lambda c: c.attack(IPYTHON_HOOKS)),
+        # On a correct solution: the trusted test cells and points must come back, no more and no less.
         C(
             "edit_tests",
             "editing test cells, metadata, grade_ids and points",
-            lambda c: {f"{WEEK}.ipynb": c.notebook({CELL: STUB}, edit=_edit_tests)},
+            lambda c: {f"{WEEK}.ipynb": c.notebook(edit=_edit_tests)},
+            keeps_full=True,
         ),
         C(
             "delete_tests",
             "deleting test cells",
-            lambda c: {f"{WEEK}.ipynb": c.notebook({CELL: STUB}, edit=_delete_tests)},
+            lambda c: {f"{WEEK}.ipynb": c.notebook(edit=_delete_tests)},
+            keeps_full=True,
             reason="restored",
         ),
         C(
@@ -382,46 +389,16 @@ def cases(port):
             reason="more output",
         ),
         # ----- broken files -----
-        C(
-            "malformed_json",
-            "malformed JSON",
-            lambda c: {f"{WEEK}.ipynb": b'{"cells": [ {"cell_type": '},
-            status="failed",
-            reason="invalid JSON",
-            run_status=None,
-        ),
-        C(
-            "empty_file",
-            "an empty file",
-            lambda c: {f"{WEEK}.ipynb": b""},
-            status="failed",
-            reason="empty",
-            run_status=None,
-        ),
-        C(
-            "binary_junk",
-            "binary junk",
-            lambda c: {f"{WEEK}.ipynb": bytes(range(256)) * 64},
-            status="failed",
-            reason="not UTF-8",
-            run_status=None,
-        ),
-        C(
+        rejected("malformed_json", "malformed JSON", b'{"cells": [ {"cell_type": ', "invalid JSON"),
+        rejected("empty_file", "an empty file", b"", "empty"),
+        rejected("binary_junk", "binary junk", bytes(range(256)) * 64, "not UTF-8"),
+        rejected(
             "nbformat3",
             "the wrong nbformat",
-            lambda c: {f"{WEEK}.ipynb": b'{"nbformat": 3, "nbformat_minor": 0, "worksheets": []}'},
-            status="failed",
-            reason="nbformat 3",
-            run_status=None,
+            b'{"nbformat": 3, "nbformat_minor": 0, "worksheets": []}',
+            "nbformat 3",
         ),
-        C(
-            "missing_notebook",
-            "a missing notebook",
-            lambda c: {"answers.txt": b"I lost it"},
-            status="failed",
-            reason="missing",
-            run_status=None,
-        ),
+        rejected("missing_notebook", "a missing notebook", b"I lost it", "missing", filename="answers.txt"),
         C(
             "renamed_notebook",
             "a renamed notebook",
@@ -436,14 +413,7 @@ def cases(port):
             keeps_full=True,
             reason="extra notebook",
         ),
-        C(
-            "huge_file",
-            "a notebook over 100 MB",
-            lambda c: {f"{WEEK}.ipynb": ("sparse", 101 * 2**20)},
-            status="failed",
-            reason="100 MB",
-            run_status=None,
-        ),
+        rejected("huge_file", "a notebook over 100 MB", ("sparse", 101 * 2**20), "100 MB"),
         C(
             "symlink_out",
             "symlinks that point outside the submission",
@@ -451,13 +421,8 @@ def cases(port):
             keeps_full=True,
             reason="outside",
         ),
-        C(
-            "symlink_notebook",
-            "a notebook that is a symlink (to the solution)",
-            lambda c: {f"{WEEK}.ipynb": ("symlink", "SOURCE")},
-            status="failed",
-            reason="symbolic link",
-            run_status=None,
+        rejected(
+            "symlink_notebook", "a notebook that is a symlink (to the solution)", ("symlink", "SOURCE"), "symbolic link"
         ),
     ]
     return out
