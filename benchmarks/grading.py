@@ -110,22 +110,28 @@ def run(per_week=8, rounds=3):
         base = _course_copy(tmp, "base")
         _prepare(base, per_week)
         n = _count(base)
-        names = ("nbgrader", "w2", "w1", "nosandbox", "figures")
+        names = ("nbgrader", "w2", "w1", "nosandbox", "figures2", "figures")
         copies = {k: Path(tmp) / k for k in names}
         for p in copies.values():
             shutil.copytree(base, p)
         # Every configuration, nbgrader included, runs `rounds` times in turn and keeps
         # its fastest run: the machine is shared and noisy, and a neighbour's burst
         # only ever makes a run slower.
-        configs = {"w2": (2, True), "w1": (1, True), "nosandbox": (2, False)}
+        # figures2 does all nbgrader does (every plot rasterized into the graded notebook).
+        configs = {  # name: (workers, sandbox, figures)
+            "w2": (2, True, False),
+            "w1": (1, True, False),
+            "nosandbox": (2, False, False),
+            "figures2": (2, True, True),
+        }
         runs = {k: [] for k in configs}
         nbgrader_runs = []
         for _ in range(rounds):
             nbgrader_runs.append(time_nbgrader(copies["nbgrader"]))
-            for k, (workers, sandbox) in configs.items():
-                runs[k].append(time_course(copies[k], workers, sandbox=sandbox))
+            for k, (workers, sandbox, figures) in configs.items():
+                runs[k].append(time_course(copies[k], workers, sandbox=sandbox, figures=figures))
         t_nb = min(nbgrader_runs)
-        (t2, r2), (t1, r1), (t2n, rn) = (min(runs[k], key=lambda x: x[0]) for k in configs)
+        (t2, r2), (t1, r1), (t2n, rn), (t2f, _) = (min(runs[k], key=lambda x: x[0]) for k in configs)
         # One worker, so that the execution time with figures is not inflated by a neighbour.
         t1f, rf = time_course(copies["figures"], 1, figures=True)
     exec_plain, exec_drawn = _mean(r1, "exec_seconds"), _mean(rf, "exec_seconds")
@@ -138,6 +144,7 @@ def run(per_week=8, rounds=3):
         "course_1w_s": t1,
         "course_2w_nosandbox_s": t2n,
         "course_1w_figures_s": t1f,
+        "course_2w_figures_s": t2f,
         "exec_s": exec_plain,
         "exec_with_figures_s": exec_drawn,
         "worker_overhead_s": over_worker,
@@ -149,7 +156,8 @@ def run(per_week=8, rounds=3):
             f"{t_nb / t2:.2f}x",
             "goal >= 2.5",
         ),
-        ("  the same work as nbgrader (--figures), one worker each", f"{t_nb / t1f:.2f}x", ""),
+        ("  with every plot drawn into the graded notebook, as nbgrader does (--figures)", f"{t_nb / t2f:.2f}x", ""),
+        ("  the same, one worker (one process, like nbgrader)", f"{t_nb / t1f:.2f}x", ""),
         ("scaling, 1 -> 2 workers", f"{t1 / t2:.2f}x", "goal >= 1.8"),
         (
             "per-notebook overhead, course grade (1 worker: wall/N - exec)",

@@ -199,6 +199,7 @@ def _error_hint(ename):
     return {
         "NotImplementedError": f" ({NOT_DONE})",
         "NameError": " (a name used by the tests is not defined: did you run and keep the solution cell?)",
+        "FloatingPointError": " (a numpy overflow or 0/0, e.g. np.exp of a large number: see the stability hint)",
         "CheckFailed": "",
     }.get(ename, "")
 
