@@ -10,11 +10,12 @@ same reference. ``grade_submission`` never raises for a bad submission: it
 returns a result whose status and reason say what happened.
 """
 
+import errno
 import hashlib
 import json
 import os
-import shutil
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,12 +24,15 @@ import nbformat
 from course_lib._wire import PROBE_MIME, REFERENCE_MIME
 
 from .execute import run_notebook
-from .kernels import SandboxError
+from .inert import inert_markdown, inert_output, inert_raw
+from .kernels import SandboxDamaged, SandboxError
 from .notebook import cell_role, merge, prepare_for_run, read_spec
+from .sandbox import read_regular, stage_file
 from .validate import inspect
-from .verdict import collect_reference, decode_reference, judge
+from .verdict import collect_reference, decode_reference, exception_name, judge
 
 _OUR_MIMES = (PROBE_MIME, REFERENCE_MIME)
+_INFRASTRUCTURE = SandboxError  # SandboxDamaged too: the worker rebuilds the sandbox and retries
 
 
 @dataclass
@@ -128,12 +132,8 @@ def build_assignment(course, week, factory, log=print):
 
 
 def _reference_run(spec, source_nb, source_dir, factory):
-    kernel = factory.fresh_kernel()
-    try:
-        _copy_source_files(source_dir, kernel.workdir)
-        run = run_notebook(prepare_for_run(source_nb, spec, "reference"), kernel, factory.limits)
-    finally:
-        factory.recycle()
+    nb = prepare_for_run(source_nb, spec, "reference")
+    run = _run_fresh(factory, nb, lambda stage_dir: _copy_source_files(source_dir, stage_dir))
     if not run.ok:
         from .notebook import NotebookError
 
@@ -142,11 +142,22 @@ def _reference_run(spec, source_nb, source_dir, factory):
 
 
 def _copy_source_files(source_dir, dest):
-    for p in Path(source_dir).rglob("*"):
+    """The week's own files (trusted, from source/) into ``dest``, a folder the factory has just made."""
+    for p in sorted(Path(source_dir).rglob("*")):
         if p.is_file() and p.suffix != ".ipynb":
-            target = Path(dest) / p.relative_to(source_dir)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(p, target)
+            stage_file(dest, p.relative_to(source_dir).as_posix(), p.read_bytes(), replace=True)
+
+
+def _run_fresh(factory, nb, stage):
+    """Run ``nb`` in a fresh kernel holding what ``stage(dir)`` wrote; a lost sandbox raises, never scores."""
+    kernel = factory.fresh_kernel(stage=stage)
+    try:
+        run = run_notebook(nb, kernel, factory.limits)
+    finally:
+        factory.recycle()
+    if run.status == "sandbox_lost":  # the worker rebuilds the sandbox and grades this again
+        raise SandboxDamaged(run.detail)
+    return run
 
 
 # ----- per submission ---------------------------------------------------------
@@ -179,7 +190,13 @@ def submission_hash(folder):
 
 
 def grade_submission(assignment, job, factory):
-    """Grade ``job``; always returns a result dict (status "graded" or "failed")."""
+    """Grade ``job``; returns a result dict with status "graded", "failed" or "error".
+
+    "failed": no notebook could be graded (the submission's fault; scored 0, with the
+    reason). "error": the grader itself raised; the reason is kept, no score is
+    recorded and the next run regrades it. A sandbox failure (SandboxError) is not
+    caught here: the worker rebuilds its sandbox and retries (grading/worker.py).
+    """
     t0 = time.monotonic()
     result = {
         "student": job.student,
@@ -189,12 +206,26 @@ def grade_submission(assignment, job, factory):
         "notes": [],
         "notebooks": {},
         "exec_seconds": 0.0,
-        "submission_hash": submission_hash(job.folder),
-        "timestamp": _timestamp(job.folder),
+        "submission_hash": None,
+        "timestamp": None,
         "fingerprint": assignment.fingerprint,
     }
+    try:
+        _grade_into(result, assignment, job, factory)
+    except _INFRASTRUCTURE:
+        raise
+    except Exception as e:  # noqa: BLE001 - recorded as this student's grading error; the batch goes on
+        result.update(status="error", reason=_error_reason(e), notebooks={}, traceback=_traceback())
+    result["seconds"] = time.monotonic() - t0
+    return result
+
+
+def _grade_into(result, assignment, job, factory):
+    result["submission_hash"] = submission_hash(job.folder)
+    result["timestamp"] = _timestamp(job.folder)
     sub = inspect(job.folder, job.student, job.week, sorted(assignment.notebooks))
     result["notes"] += sub.notes
+    errors = []
     for name, nf in sub.notebooks.items():
         bundle = assignment.notebooks[name]
         if nf.nb is None:
@@ -202,16 +233,30 @@ def grade_submission(assignment, job, factory):
             continue
         try:
             result["notebooks"][name] = _grade_notebook(assignment, bundle, nf.nb, sub, factory)
-        except SandboxError as e:
-            result["notebooks"][name] = _failed_notebook(bundle, f"grading infrastructure error: {e}")
-            result["infrastructure_error"] = True
+        except _INFRASTRUCTURE:
+            raise
+        except Exception as e:  # noqa: BLE001 - the grader's fault, not a score (see grade_submission)
+            errors.append(f"{name}.ipynb: {_error_reason(e)}")
+            result.setdefault("traceback", _traceback())  # for the instructor (grading.json), not the student
+            continue
         result["exec_seconds"] += result["notebooks"][name].get("exec_seconds", 0.0)
+    if errors:  # no partial score: a half-graded submission is not a grade
+        result.update(status="error", reason="; ".join(errors), notebooks={})
+        return
     failed = [n for n in result["notebooks"].values() if n["status"] != "graded"]
     if failed and len(failed) == len(result["notebooks"]):
         result["status"] = "failed"
         result["reason"] = "; ".join(n["reason"] for n in failed)
-    result["seconds"] = time.monotonic() - t0
-    return result
+
+
+def _traceback():
+    return traceback.format_exc(limit=-20)[-20000:]  # the innermost frames: a deep recursion is long
+
+
+def _error_reason(e):
+    if isinstance(e, RecursionError):
+        return "grading error: the notebook is nested too deeply to process (RecursionError)"
+    return f"grading error ({type(e).__name__}: {str(e)[:300]})"
 
 
 def _failed_notebook(bundle, reason):
@@ -245,12 +290,7 @@ def _grade_notebook(assignment, bundle, submitted_nb, sub, factory):
     spec = bundle.spec
     merged = merge(spec, submitted_nb, bundle.release_cells)
     runnable = prepare_for_run(merged.nb, spec, "probe")
-    kernel = factory.fresh_kernel()
-    try:
-        _stage_files(kernel.workdir, sub.extra_files, assignment.source_files)
-        run = run_notebook(runnable, kernel, factory.limits)
-    finally:
-        factory.recycle()
+    run = _run_fresh(factory, runnable, lambda d: _stage_files(d, sub.extra_files, assignment.source_files))
     verdicts = judge(spec, run, _decoded(assignment, bundle.name))
     graded_nb = _autograded_notebook(merged.nb, run, verdicts, spec)
     return {
@@ -282,40 +322,84 @@ def _grade_notebook(assignment, bundle, submitted_nb, sub, factory):
     }
 
 
-def _stage_files(workdir, extra_files, source_files):
-    """The student's own files first, then the week's files from source/ on top (as nbgrader does)."""
-    for rel, full in extra_files:
-        target = Path(workdir) / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(full, target, follow_symlinks=False)
-    for rel, data in source_files:
-        target = Path(workdir) / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+def _stage_files(stage_dir, extra_files, source_files):
+    """The student's own files first, then the week's files from source/ on top (as nbgrader does).
+
+    ``stage_dir`` is a folder the factory has just made. Nothing is written through a symlink
+    (sandbox.stage_file) and only regular files of the submission are read; finding a link
+    or a file we did not write there means the sandbox's host folders were tampered with.
+    """
+    try:
+        for rel, full in extra_files:
+            data = read_regular(full)
+            if data is not None:
+                stage_file(stage_dir, rel, data)
+        for rel, data in source_files:
+            stage_file(stage_dir, rel, data, replace=True)
+    except OSError as e:
+        if e.errno in (errno.ELOOP, errno.EEXIST):
+            reason = f"refusing to stage a file through a path the grader did not make ({e.strerror})"
+            raise SandboxDamaged(reason) from None
+        raise
 
 
 def _autograded_notebook(merged_nb, run, verdicts, spec):
-    """The merged notebook with the run's outputs; test cells show the trusted verdicts."""
+    """The merged notebook with the run's outputs; test cells show the trusted verdicts.
+
+    formgrader shows this notebook in the instructor's browser, so everything the
+    student wrote or printed is made inert (grading/inert.py): plain text and
+    images only, markdown without HTML. Test cells show the grader's verdict; an
+    error there is named only from Python's own exceptions, since its name, text
+    and traceback are the student's code's to choose (and may quote hidden tests).
+    """
     nb = nbformat.from_dict(merged_nb)
     by_id = {v.grade_id: v for v in verdicts}
     for cell, ran in zip(nb.cells, run.nb.cells):
-        if cell.cell_type != "code":
-            continue
         gid = (cell.metadata.get("nbgrader") or {}).get("grade_id")
+        if cell.cell_type != "code":
+            if cell_role(cell) not in ("tests", "readonly", "task"):  # trusted cells come from the spec
+                _make_text_inert(cell)
+            continue
         outputs = [o for o in ran.get("outputs", []) if not _ours(o)]
         if gid in by_id:
             v = by_id[gid]
             lines = [f"{'✔' if c.passed else '✘'} {c.name}" + ("" if c.passed else f": {c.message}") for c in v.checks]
             lines += [f"✘ {p}" for p in v.problems]
             lines.append(f"score: {v.points:g} / {v.max_points:g} (decided by the grader, outside the notebook)")
-            outputs = [o for o in outputs if o.get("output_type") == "error"]
-            outputs.insert(0, nbformat.v4.new_output("stream", name="stdout", text="\n".join(lines) + "\n"))
+            errors = [o for o in outputs if o.get("output_type") == "error"][:1]
+            outputs = [nbformat.v4.new_output("stream", name="stdout", text="\n".join(lines) + "\n")]
+            outputs += [_named_error(o) for o in errors]
+        else:
+            outputs = [safe for safe in map(inert_output, outputs) if safe is not None]
         cell.outputs = outputs
-        cell.execution_count = ran.get("execution_count")
+        count = ran.get("execution_count")
+        cell.execution_count = count if type(count) is int else None
+        cell.metadata = _safe_cell_metadata(cell.metadata)
     if run.stopped_at is not None:
         note = nbformat.v4.new_markdown_cell(f"**Grading stopped here: {run.detail}.**")
         nb.cells.insert(run.stopped_at + 1, note)
     return nb
+
+
+def _make_text_inert(cell):
+    cell.source = inert_raw(cell.source) if cell.cell_type == "raw" else inert_markdown(cell.source)
+    cell.pop("attachments", None)
+    cell.metadata = _safe_cell_metadata(cell.metadata)
+
+
+def _safe_cell_metadata(meta):
+    """nbgrader's (trusted, from the spec) and layout flags; no raw_mimetype or other keys."""
+    keep = {k: meta[k] for k in ("nbgrader", "deletable", "editable") if k in meta}
+    keep.update({k: meta[k] for k in ("collapsed", "scrolled") if type(meta.get(k)) is bool})
+    return nbformat.from_dict(keep)
+
+
+def _named_error(output):
+    """A test cell's error, named from a fixed vocabulary only."""
+    name = exception_name(output)
+    return nbformat.v4.new_output(
+        "error", ename=name, evalue="", traceback=[f"{name} (details withheld: see the grader's verdict above)"]
+    )
 
 
 def _ours(output):

@@ -1,37 +1,54 @@
 """Fresh kernels on demand: one sandbox + fork server per grading worker.
 
     with KernelFactory(limits) as factory:
-        kernel = factory.fresh_kernel()       # empty private working directory
-        copy files into kernel.workdir ...
-        ... run cells through kernel.client ...
-        factory.recycle()                     # kill everything, wipe, ready again
+        kernel = factory.fresh_kernel(stage=write_files)   # write_files(host_dir) puts the
+        ... run cells through kernel.client ...            # notebook's files in a fresh folder
+        factory.recycle()                     # kill everything, delete the per-notebook folders
 
 This is the one replaceable piece that decides *where* student code runs:
 grading/execute.py only needs ``fresh_kernel()`` and the Kernel it returns.
+
+Isolation is required: without it the factory refuses (SandboxUnavailable),
+unless the caller opts out explicitly with ``unconfined=True``. A sandbox
+that cannot be proven intact is thrown away and built again (SandboxDamaged).
 """
 
 import json
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 from jupyter_client import BlockingKernelClient
 
-from .sandbox import CGroup, Limits, bwrap_argv, detect, private_dir
+from .isolation import machine
+from .sandbox import (
+    CGroup,
+    Limits,
+    SandboxUnavailable,
+    bwrap_argv,
+    detect,
+    private_dir,
+    remove_tree,
+    require_isolation,
+)
+
+__all__ = ["KernelFactory", "LazyFactory", "SandboxDamaged", "SandboxError", "SandboxUnavailable"]
 
 
 class SandboxError(RuntimeError):
     """The sandbox itself failed (not the student's code)."""
 
 
+class SandboxDamaged(SandboxError):
+    """The sandbox can no longer be trusted or used; a new one must be built."""
+
+
 class Kernel:
-    """A running kernel: its client, its working directory and how it ended."""
+    """A running kernel: its client, its working directory (as the kernel sees it) and how it ended."""
 
     def __init__(self, factory, pid, client, workdir):
         self.factory, self.pid, self.client, self.workdir = factory, pid, client, workdir
@@ -47,6 +64,8 @@ class Kernel:
         """Why the kernel is gone, in words an instructor can act on."""
         info = self.exit_info() or {}
         sig = info.get("signal")
+        if info.get("sandbox") == "gone":
+            return "sandbox_lost", "the grading sandbox stopped (not the notebook's doing)"
         if self.factory.oom_kills() > self.factory._oom_baseline:
             return "memory_limit", f"memory limit exceeded ({self.factory.limits.memory_mb} MB)"
         if sig == signal.SIGXCPU:
@@ -59,49 +78,72 @@ class Kernel:
 
 
 class KernelFactory:
-    """Owns one sandbox (bubblewrap + cgroup when available) and its zygote."""
+    """Owns one sandbox (bubblewrap + cgroup) and its zygote.
 
-    def __init__(self, limits=None, sandbox=True, name=None, figures=True):
+    ``unconfined=True`` is the explicit opt-out: no namespaces, no seccomp (rlimits and
+    cgroups still apply). ``sandbox=False`` alone is refused, so nothing downgrades silently.
+    """
+
+    def __init__(self, limits=None, sandbox=True, name=None, figures=True, unconfined=False):
         self.limits = limits or Limits()
         # figures=False: plots are built but never rasterized to PNG. Grading needs the tests'
         # results, not pictures, and drawing is about half of a week notebook's run time.
         self.figures = figures
-        caps = detect()
-        self.use_bwrap = sandbox and caps.bubblewrap
-        self.use_cgroup = sandbox and caps.cgroup
+        self.name = name
+        self.unconfined = bool(unconfined)
+        if not sandbox and not self.unconfined:
+            raise SandboxUnavailable("grading without the sandbox needs the explicit opt-out (--unconfined)")
+        caps = detect() if self.unconfined else require_isolation()
+        self.use_bwrap = not self.unconfined
+        self.cgroup_flavour = caps.cgroup
+        self._lock = threading.Lock()
+        self.proc = None
+        self._start()
+
+    # ----- the sandbox ------------------------------------------------------
+    def _start(self):
         self.root = private_dir("nncg-")
-        self.rundir = os.path.join(self.root, "r")
-        self.workdir = os.path.join(self.root, "w")
-        self.tmpdir = os.path.join(self.root, "t")
-        for d in (self.rundir, self.workdir, self.tmpdir):
+        self.run_root = os.path.join(self.root, "run")  # one folder per notebook: its sockets
+        self.stage_root = os.path.join(self.root, "stage")  # one folder per notebook: its files
+        self.tmp_root = os.path.join(self.root, "tmp")  # unconfined only: TMPDIR per notebook
+        for d in (self.run_root, self.stage_root, self.tmp_root):
             os.mkdir(d, 0o700)
         self.cgroup = None
-        if self.use_cgroup:
+        if self.cgroup_flavour:
             slack = 256 * 2**20  # the zygote's own preloaded modules live in the same cgroup
             self.cgroup = CGroup(
-                caps.cgroup,
-                name or os.path.basename(self.root),
-                self.limits.memory_mb * 2**20 + slack,
+                self.cgroup_flavour,
+                f"{self.name or 'k'}-{os.path.basename(self.root)}",
+                (self.limits.memory_mb + self.limits.workdir_mb) * 2**20 + slack,
                 self.limits.max_processes,
             )
         self._oom_baseline = 0
-        self._lock = threading.Lock()
         self._counter = 0
         self._kernel = None
+        self._dirs = []  # the current notebook's host folders
+        self._damaged = False
         self._start_zygote()
 
-    # ----- the zygote -----------------------------------------------------
-    def kernel_env(self):
+    def rebuild(self):
+        """Throw this sandbox away and build a new one."""
+        self._stop()
+        self._start()
+
+    def kernel_env(self, workdir="/w", tmpdir="/t"):
         venv_bin = os.path.dirname(sys.executable)
         return {
             "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
-            "HOME": self.workdir,
-            "TMPDIR": self.tmpdir,
+            "HOME": tmpdir,  # not the working copy: start-up must not read the student's files
+            "TMPDIR": tmpdir,
             "LANG": "C.UTF-8",
             "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-            "MPLCONFIGDIR": self.tmpdir,
-            "XDG_CACHE_HOME": self.tmpdir,
-            "IPYTHONDIR": os.path.join(self.tmpdir, "ipython"),
+            "MPLCONFIGDIR": tmpdir,
+            "XDG_CACHE_HOME": tmpdir,
+            "XDG_CONFIG_HOME": tmpdir,
+            "IPYTHONDIR": os.path.join(tmpdir, "ipython"),
+            "JUPYTER_CONFIG_DIR": os.path.join(tmpdir, "jupyter"),
+            "JUPYTER_DATA_DIR": os.path.join(tmpdir, "jupyter"),
+            "JUPYTER_RUNTIME_DIR": os.path.join(tmpdir, "jupyter"),
             "JUPYTER_PLATFORM_DIRS": "1",
             "OPENBLAS_NUM_THREADS": "1",  # one core per worker: workers scale, threads would fight
             "OMP_NUM_THREADS": "1",
@@ -115,22 +157,24 @@ class KernelFactory:
         env = self.kernel_env()
         cmd = [sys.executable, "-m", "grading.zygote"]
         if self.use_bwrap:
-            cmd = bwrap_argv([self.rundir, self.workdir, self.tmpdir], self.workdir, env) + ["--remount-ro", "/", *cmd]
+            cmd = bwrap_argv(self.run_root, self.stage_root, env) + cmd
         cgroup = self.cgroup
-        self.proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=open(os.path.join(self.rundir, "zygote.log"), "wb"),
-            env=env if not self.use_bwrap else {"PATH": env["PATH"]},
-            cwd=self.workdir,
-            preexec_fn=(cgroup.join_self if cgroup else None),
-            start_new_session=True,
-        )
+        log = os.path.join(self.root, "zygote.log")
+        with open(log, "wb") as stderr:
+            self.proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                env=env if not self.use_bwrap else {"PATH": env["PATH"]},
+                cwd=self.tmp_root,
+                preexec_fn=(cgroup.join_self if cgroup else None),
+                start_new_session=True,
+            )
         config = {
-            "workdir": self.workdir,
-            "tmpdir": self.tmpdir,
-            "own_pid_namespace": self.use_bwrap,
+            "isolated": self.use_bwrap,
+            "arch": machine(),
+            "quota": {"bytes": self.limits.workdir_mb * 2**20, "inodes": self.limits.workdir_files},
             "limits": {
                 "cpu_seconds": self.limits.cpu_seconds,
                 "memory_bytes": self.limits.memory_mb * 2**20,
@@ -140,17 +184,20 @@ class KernelFactory:
         }
         reply = self._call(config, timeout=120)
         if not reply.get("ready"):
-            raise SandboxError(f"the kernel sandbox did not start: {reply}")
+            raise SandboxError(f"the kernel sandbox did not start: {reply.get('error') or _tail(log)}")
 
     def _call(self, msg, timeout=30):
         with self._lock:
             if self.proc.poll() is not None:
-                raise SandboxError(f"the sandbox exited ({self.proc.returncode}); see {self.rundir}/zygote.log")
-            self.proc.stdin.write((json.dumps(msg) + "\n").encode())
-            self.proc.stdin.flush()
+                raise SandboxDamaged(f"the sandbox exited ({self.proc.returncode}); see {self.root}/zygote.log")
+            try:
+                self.proc.stdin.write((json.dumps(msg) + "\n").encode())
+                self.proc.stdin.flush()
+            except OSError as e:
+                raise SandboxDamaged(f"the sandbox does not listen ({e})") from None
             line = _readline(self.proc.stdout, timeout)
             if not line:
-                raise SandboxError(f"no answer from the sandbox; see {self.rundir}/zygote.log")
+                raise SandboxDamaged(f"no answer from the sandbox; see {self.root}/zygote.log")
             return json.loads(line)
 
     def _status(self, pid):
@@ -164,15 +211,41 @@ class KernelFactory:
         return self.cgroup.oom_kills() if self.cgroup else 0
 
     # ----- kernels --------------------------------------------------------
-    def fresh_kernel(self, ready_timeout=30):
-        """Fork a new kernel in the (empty) working directory and wait until it answers."""
+    def fresh_kernel(self, stage=None, ready_timeout=30):
+        """A new kernel in a fresh, empty working copy holding what ``stage(dir)`` wrote into ``dir``.
+
+        ``dir`` is a host folder the factory has just created. If the sandbox turns out to be
+        damaged, it is rebuilt and the kernel started once more; a second failure raises.
+        """
         if self._kernel is not None:
             self.recycle()
+        for attempt in (1, 2):
+            try:
+                if self._damaged:
+                    self.rebuild()
+                return self._spawn(stage, ready_timeout)
+            except SandboxDamaged:
+                self._damaged = True
+                self.recycle()
+                if attempt == 2:
+                    raise
+
+    def _spawn(self, stage, ready_timeout):
+        if self._call({"op": "ping"}).get("ok") is not True:
+            raise SandboxDamaged("the fork server does not answer")
+        if os.listdir(self.run_root) or os.listdir(self.stage_root) or os.listdir(self.tmp_root):
+            raise SandboxDamaged("the sandbox's host folders hold leftovers")
         self._counter += 1
-        ipc = os.path.join(self.rundir, f"k{self._counter}")
+        n = str(self._counter)
+        run, staged, tmp = (os.path.join(d, n) for d in (self.run_root, self.stage_root, self.tmp_root))
+        self._dirs = [run, staged, tmp]
+        for d in self._dirs:
+            os.mkdir(d, 0o700)  # fails if it exists: never a folder someone else made
+        if stage is not None:
+            stage(staged)
         connection = {
             "transport": "ipc",
-            "ip": ipc,
+            "ip": "/k/kernel" if self.use_bwrap else os.path.join(run, "kernel"),
             "key": secrets.token_hex(16),
             "signature_scheme": "hmac-sha256",
             "shell_port": 1,
@@ -182,62 +255,93 @@ class KernelFactory:
             "hb_port": 5,
             "kernel_name": "python3",
         }
-        cf = os.path.join(self.rundir, f"k{self._counter}.json")
-        reply = self._call(
-            {
-                "op": "spawn",
-                "connection": connection,
-                "connection_file": cf,
-                "env": self.kernel_env(),
-                "log": os.path.join(self.rundir, f"k{self._counter}.log"),
-                "figure_formats": ["png"] if self.figures else [],
-            }
-        )
+        workdir, tmpdir = ("/w", "/t") if self.use_bwrap else (staged, tmp)
+        msg = {
+            "op": "spawn",
+            "n": self._counter,
+            "connection": connection,
+            "env": self.kernel_env(workdir, tmpdir),
+            "figure_formats": ["png"] if self.figures else [],
+            "paths": {"workdir": workdir, "tmpdir": tmpdir},
+        }
+        reply = self._call(msg, timeout=90)
         if not reply.get("ok"):
-            raise SandboxError(f"could not start a kernel: {reply.get('error')}")
+            log = _tail(os.path.join(self.root, "zygote.log"))
+            raise SandboxDamaged(f"could not start a kernel: {reply.get('error')} (log: {log})")
         client = BlockingKernelClient(context=_client_context())
-        client.load_connection_info(connection)
+        client.load_connection_info(dict(connection, ip=os.path.join(run, "kernel")))
         client.start_channels()
-        kernel = Kernel(self, reply["pid"], client, self.workdir)
+        kernel = Kernel(self, reply["pid"], client, workdir)
         self._kernel = kernel
         self._oom_baseline = self.oom_kills()
-        _wait_ready(kernel, ready_timeout)
+        try:
+            _wait_ready(kernel, ready_timeout)
+        except SandboxError as e:  # no student code has run yet: this is the sandbox's failure
+            raise SandboxDamaged(str(e)) from None
         return kernel
 
     def recycle(self):
-        """Kill the current kernel and everything it started; empty the working directory."""
+        """Kill the current kernel and everything it started; delete its host folders."""
         if self._kernel is not None:
             try:
                 self._kernel.client.stop_channels()
             except Exception:  # noqa: BLE001 - channels of a dead kernel may already be closed
                 pass
             self._kernel = None
-        reply = self._call({"op": "reset"}, timeout=60)
-        for entry in Path(self.rundir).iterdir():
-            if entry.name.startswith("k"):
-                entry.unlink(missing_ok=True)
+        reply = None
+        try:
+            reply = self._call({"op": "reset"}, timeout=60)
+        except SandboxError:
+            self._damaged = True
+        for d in self._dirs:
+            try:
+                remove_tree(d)
+            except OSError:
+                self._damaged = True
+        self._dirs = []
         return reply
 
-    def close(self):
+    def _stop(self):
         try:
-            if self.proc.poll() is None:
+            if self.proc is not None and self.proc.poll() is None:
                 self.proc.stdin.write(b'{"op": "exit"}\n')
                 self.proc.stdin.flush()
                 self.proc.wait(timeout=10)
         except (OSError, subprocess.TimeoutExpired, ValueError):
             pass
-        if self.proc.poll() is None:
+        if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout) if self.proc is not None else ():
+            try:
+                stream.close()
+            except OSError:
+                pass
         if self.cgroup:
             self.cgroup.remove()
-        shutil.rmtree(self.root, ignore_errors=True)
+        try:
+            remove_tree(self.root)
+        except OSError:
+            pass
+
+    def close(self):
+        self._kernel = None
+        self._stop()
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _tail(path):
+    try:
+        with open(path, "rb") as f:
+            lines = f.read()[-2000:].decode(errors="replace").strip().splitlines()
+        return " | ".join(lines[-3:]) if lines else f"see {path}"
+    except OSError:
+        return f"see {path}"
 
 
 _CONTEXT = None

@@ -3,21 +3,28 @@
 Layers, each used when the machine offers it (``detect`` says which):
 
 * bubblewrap (Linux namespaces): a private filesystem view that holds only
-  the Python install, the virtualenv, course_lib and one empty working
-  directory; no network; its own PID namespace; no capabilities.
+  the Python install, the virtualenv and course_lib, read-only; no network.
+  Inside it, every kernel gets fresh namespaces and one fresh size-capped
+  tmpfs (working copy, TMPDIR, /dev/shm), runs as uid 65534 without
+  capabilities and under a seccomp filter (grading/zygote.py, isolation.py).
 * cgroups (memory, pids): a hard memory cap for the whole sandbox (the
   kernel is killed and reported as "memory limit exceeded", the machine
   does not swap) and a cap on the number of processes (no fork bombs).
 * resource limits (always): CPU seconds, address space, file size.
 * wall-clock limits per cell and per notebook (always; grading/execute.py).
 
-What is missing is printed as a warning naming the protections that are
-off; grading never pretends to be safer than it is.
+Without bubblewrap (or with COURSE_NO_BWRAP set) sandboxed grading refuses to
+start (SandboxUnavailable, with the fix in one line); running unconfined takes
+an explicit opt-out. A missing cgroup stays a warning: the rlimits still cap
+each kernel's memory, CPU and file sizes, but not its number of processes.
 """
 
+import errno
 import functools
 import os
+import platform
 import shutil
+import stat
 import subprocess
 import sys
 import sysconfig
@@ -35,7 +42,14 @@ class Limits:
     file_mb: int = 64
     max_processes: int = 64
     max_output_mb: float = 20.0  # everything a notebook prints while being graded
+    max_outputs: int = 10_000  # messages a notebook's kernel may send while being graded
     open_files: int = 1024
+    workdir_mb: int = 256  # working copy + TMPDIR + /dev/shm of one kernel, together
+    workdir_files: int = 20000  # inodes in that space
+
+
+class SandboxUnavailable(RuntimeError):
+    """This machine cannot isolate student code; the message says why and how to fix it, in one line."""
 
 
 @dataclass
@@ -43,6 +57,7 @@ class Capabilities:
     bubblewrap: bool
     cgroup: str | None  # "v1", "v2" or None
     warnings: list = field(default_factory=list)
+    unavailable: str = ""  # why there is no isolation, and the fix (one line); "" when bubblewrap works
 
     def describe(self):
         fs = "private filesystem + no network (bubblewrap)" if self.bubblewrap else "NO filesystem/network isolation"
@@ -50,24 +65,36 @@ class Capabilities:
         return f"sandbox: {fs}; {cg}; CPU, file-size and wall-clock limits"
 
 
-# New namespaces for everything (user, mount, PID, IPC, UTS, network, cgroup), running as
-# "nobody" inside: no capabilities, and no way to tell the grader's files from anyone else's.
-ISOLATION = ["--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534"]
+# New namespaces for everything (user, mount, PID, IPC, UTS, network, cgroup). In that user
+# namespace the zygote is uid 0 (bubblewrap would switch to another uid through a nested user
+# namespace, whose copied mounts are locked: no fresh /proc per kernel) and keeps two capabilities:
+# CAP_SYS_ADMIN to build each kernel's namespaces, CAP_SETFCAP so that a kernel may map itself to
+# uid 65534 in a user namespace of its own. Kernels drop every capability before any student code.
+ISOLATION = ["--unshare-all", "--unshare-user", "--uid", "0", "--gid", "0", "--cap-drop", "ALL"]
+ISOLATION += ["--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETFCAP"]
+USERNS_FIX = (
+    "unprivileged user namespaces are disabled: "
+    "sysctl -w kernel.unprivileged_userns_clone=1 (Debian) or kernel.apparmor_restrict_unprivileged_userns=0 (Ubuntu)"
+)
 
 
-def _bwrap_works():
+def _bwrap_problem():
+    """Why bubblewrap cannot build our sandbox here (one line with the fix), or "" when it can."""
     exe = shutil.which("bwrap")
     if not exe:
-        return False
+        return "bubblewrap is not installed: apt-get install bubblewrap"
     try:
         r = subprocess.run(
             [exe, *ISOLATION, "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "true"],
             capture_output=True,
             timeout=20,
         )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return r.returncode == 0
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"bubblewrap does not run ({type(e).__name__}): {USERNS_FIX}"
+    if r.returncode != 0:
+        said = " ".join(r.stderr.decode(errors="replace").split())[:200]
+        return f"bubblewrap failed ({said.encode('ascii', 'backslashreplace').decode()}): {USERNS_FIX}"
+    return ""
 
 
 def _cgroup_flavour():
@@ -101,26 +128,37 @@ def _cgroup_flavour():
 def detect():
     """What isolation this machine supports (cached per process)."""
     if sys.platform != "linux":
-        return Capabilities(
-            False,
-            None,
-            [f"{sys.platform}: no namespaces or cgroups; student code runs with only resource and time limits"],
-        )
-    want_bwrap = not os.environ.get("COURSE_NO_BWRAP")
-    bw = want_bwrap and _bwrap_works()
+        why = f"{sys.platform} has no Linux namespaces: grade on Linux with bubblewrap"
+        return Capabilities(False, None, [why], why)
+    if os.environ.get("COURSE_NO_BWRAP"):
+        problem = "bubblewrap is turned off by COURSE_NO_BWRAP: unset it to grade in the sandbox"
+    elif not _seccomp_arch():
+        problem = f"no seccomp filter for {platform.machine()}: grade on x86_64 or aarch64"
+    else:
+        problem = _bwrap_problem()
     cg = _cgroup_flavour()
     warnings = []
-    if not bw:
-        why = "disabled by COURSE_NO_BWRAP" if not want_bwrap else "bubblewrap is not installed or not usable"
-        warnings.append(
-            f"{why}: student code can read files the grader can read and can use the network "
-            "(install the Debian package 'bubblewrap')"
-        )
+    if problem:
+        warnings.append(f"{problem} (without it student code could read the grader's files and use the network)")
     if not cg:
         warnings.append(
             "no writable cgroup: the memory cap is a per-process rlimit and there is no cap on the number of processes"
         )
-    return Capabilities(bw, cg, warnings)
+    return Capabilities(not problem, cg, warnings, problem)
+
+
+def require_isolation():
+    """Raise SandboxUnavailable (one line: why, and the fix) unless student code can be isolated here."""
+    caps = detect()
+    if not caps.bubblewrap:
+        raise SandboxUnavailable(caps.unavailable or "no isolation available")
+    return caps
+
+
+def _seccomp_arch():
+    from .isolation import machine
+
+    return machine()
 
 
 class CGroup:
@@ -204,12 +242,12 @@ def readonly_roots():
 
 
 def readonly_grading_files():
-    """The two files of grading/ the zygote runs from; nothing else of the instructor's tooling.
+    """The files of grading/ the zygote runs from; nothing else of the instructor's tooling.
 
     The rest of grading/ (e.g. mistakes/*.json, made from solution lines) must stay invisible.
     """
     here = Path(__file__).resolve().parent
-    return [str(here / "__init__.py"), str(here / "zygote.py")]
+    return [str(here / name) for name in ("__init__.py", "zygote.py", "isolation.py")]
 
 
 # Only harmless parts of /etc: the dynamic linker cache, fonts, time zone and passwd names.
@@ -228,17 +266,13 @@ ETC_FILES = [
 SYSTEM_DIRS = ["/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin"]
 
 
-def bwrap_argv(rw_dirs, workdir, env):
-    """The bubblewrap command line for a sandbox with ``rw_dirs`` writable and all else hidden."""
-    argv = [
-        "bwrap",
-        *ISOLATION,
-        "--die-with-parent",
-        "--cap-drop",
-        "ALL",
-        "--hostname",
-        "grader",
-    ]
+def bwrap_argv(run_dir, stage_dir, env):
+    """The bubblewrap command line of one worker's sandbox; see grading/zygote.py for what is inside.
+
+    ``run_dir`` and ``stage_dir`` are the host directories of per-notebook folders (sockets,
+    staged files), bound read-only; the zygote exposes one folder of each to one kernel.
+    """
+    argv = ["bwrap", *ISOLATION, "--die-with-parent", "--hostname", "grader"]
     for d in SYSTEM_DIRS:
         if os.path.islink(d):
             argv += ["--symlink", os.readlink(d), d]
@@ -252,10 +286,22 @@ def bwrap_argv(rw_dirs, workdir, env):
         argv += ["--ro-bind", root, root]
     for path in readonly_grading_files():
         argv += ["--ro-bind", path, path]
-    argv += ["--proc", "/proc", "--dev", "/dev"]
-    for d in rw_dirs:
-        argv += ["--bind", d, d]
-    argv += ["--chdir", workdir, "--clearenv"]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/t"]
+    argv += [
+        "--dir",
+        "/w",
+        "--dir",
+        "/k",
+        "--dir",
+        "/s",
+        "--ro-bind",
+        run_dir,
+        "/g/run",
+        "--ro-bind",
+        stage_dir,
+        "/g/stage",
+    ]
+    argv += ["--remount-ro", "/", "--chdir", "/w", "--clearenv"]
     for k, v in env.items():
         argv += ["--setenv", k, v]
     return argv
@@ -265,3 +311,98 @@ def private_dir(prefix):
     """A fresh 0700 directory; short path because unix socket paths are limited to 107 bytes."""
     base = os.environ.get("COURSE_SANDBOX_TMP") or ("/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir())
     return tempfile.mkdtemp(prefix=prefix, dir=base)
+
+
+# ----- host-side files: never through a path that student code could have shaped ------
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def remove_tree(path):
+    """Delete ``path`` and all in it: no symlink followed, folders a kernel made unreadable included."""
+    parent, name = os.path.split(os.path.abspath(path))
+    pfd = os.open(parent, _DIR)
+    try:
+        _remove_at(pfd, name)
+    except FileNotFoundError:
+        pass
+    finally:
+        os.close(pfd)
+
+
+def _remove_at(dir_fd, name):
+    try:
+        os.unlink(name, dir_fd=dir_fd)  # files, sockets and symlinks (never followed)
+        return
+    except IsADirectoryError:
+        pass
+    # O_PATH needs no permission on the folder itself; chmod through /proc/self/fd reaches
+    # exactly that inode, so a chmod 000/555 folder becomes ours to empty again.
+    pfd = os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    try:
+        os.chmod(f"/proc/self/fd/{pfd}", 0o700)
+        fd = os.open(name, _DIR, dir_fd=dir_fd)
+    finally:
+        os.close(pfd)
+    try:
+        for entry in list(os.scandir(fd)):
+            _remove_at(fd, entry.name)
+    finally:
+        os.close(fd)
+    os.rmdir(name, dir_fd=dir_fd)
+
+
+def _parts(rel):
+    parts = rel.split("/")
+    if not rel or rel.startswith("/") or any(p in ("", ".", "..") or "\0" in p for p in parts):
+        raise ValueError(f"not a plain relative path: {rel!r}")
+    return parts
+
+
+def stage_file(root, rel, data, replace=False):
+    """Write ``data`` at ``root``/``rel``, a tree the grader has just made, refusing any symlink on the way.
+
+    Each folder is opened relative to its parent with O_NOFOLLOW and the file is created with
+    O_EXCL, so nothing outside ``root`` can be reached. ``replace``: an existing entry is removed first.
+    """
+    parts = _parts(rel)
+    fd = os.open(root, _DIR)
+    try:
+        for part in parts[:-1]:
+            try:
+                os.mkdir(part, 0o700, dir_fd=fd)
+            except FileExistsError:
+                pass
+            try:
+                sub = os.open(part, _DIR, dir_fd=fd)  # O_NOFOLLOW: fails on a symlink
+            except NotADirectoryError:
+                if stat.S_ISLNK(os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode):
+                    raise OSError(errno.ELOOP, "a symlink on the way", rel) from None
+                if not replace:
+                    raise
+                os.unlink(part, dir_fd=fd)  # a file: the trusted file on top wins over the student's
+                os.mkdir(part, 0o700, dir_fd=fd)
+                sub = os.open(part, _DIR, dir_fd=fd)
+            os.close(fd)
+            fd = sub
+        if replace:
+            try:
+                _remove_at(fd, parts[-1])
+            except FileNotFoundError:
+                pass
+        out = os.open(parts[-1], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=fd)
+        with os.fdopen(out, "wb") as f:
+            f.write(data)
+    finally:
+        os.close(fd)
+
+
+def read_regular(path):
+    """The bytes of ``path`` if it is a regular file (not a symlink, FIFO or device), else None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return None
+        return f.read()

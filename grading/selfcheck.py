@@ -11,31 +11,42 @@ submissions, printing each test cell's verdict and messages.
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import nbformat
 
 from .execute import run_notebook
+from .grade import _copy_source_files
 from .kernels import KernelFactory
 from .notebook import merge, prepare_for_run, read_spec
 from .sandbox import Limits
 from .verdict import collect_reference, decode_reference, judge
 
 
-def reference_for(spec, source_nb, factory):
+def _week_files(source_dir):
+    """The week's data files (next to the source notebook), as grading stages them."""
+    return None if source_dir is None else (lambda stage_dir: _copy_source_files(source_dir, stage_dir))
+
+
+def reference_for(spec, source_nb, factory, source_dir=None):
     nb = prepare_for_run(source_nb, spec, "reference")
-    kernel = factory.fresh_kernel()
-    run = run_notebook(nb, kernel, factory.limits)
-    factory.recycle()
+    kernel = factory.fresh_kernel(stage=_week_files(source_dir))
+    try:
+        run = run_notebook(nb, kernel, factory.limits)
+    finally:
+        factory.recycle()
     if not run.ok:
         raise SystemExit(f"reference run failed: {run.status}: {run.detail}")
     return collect_reference(run.nb, spec), run.seconds
 
 
-def grade_one(spec, nb, reference, factory, release_cells=None):
+def grade_one(spec, nb, reference, factory, release_cells=None, source_dir=None):
     merged = merge(spec, nb, release_cells)
-    kernel = factory.fresh_kernel()
-    run = run_notebook(prepare_for_run(merged.nb, spec, "probe"), kernel, factory.limits)
-    factory.recycle()
+    kernel = factory.fresh_kernel(stage=_week_files(source_dir))
+    try:
+        run = run_notebook(prepare_for_run(merged.nb, spec, "probe"), kernel, factory.limits)
+    finally:
+        factory.recycle()
     return judge(spec, run, reference), run, merged
 
 
@@ -48,12 +59,13 @@ def main(argv=None):
     spec = read_spec(args.source)
     with KernelFactory(Limits()) as factory:
         t = time.monotonic()
-        reference, secs = reference_for(spec, source_nb, factory)
+        source_dir = Path(args.source).resolve().parent
+        reference, secs = reference_for(spec, source_nb, factory, source_dir)
         print(f"reference run: {secs:.1f} s of cells, {time.monotonic() - t:.1f} s in all")
         decoded = decode_reference(reference)
         worst = 0
         for label, path in [("solution", args.source), *[(p, p) for p in args.submission]]:
-            verdicts, run, merged = grade_one(spec, nbformat.read(path, 4), decoded, factory)
+            verdicts, run, merged = grade_one(spec, nbformat.read(path, 4), decoded, factory, source_dir=source_dir)
             got = sum(v.points for v in verdicts)
             total = sum(v.max_points for v in verdicts)
             print(f"\n{label}: {got:g}/{total:g} autograded points ({run.status}, {run.seconds:.1f} s)")

@@ -14,21 +14,27 @@ import traceback
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from .grade import grade_submission
-from .kernels import KernelFactory
+from .kernels import KernelFactory, SandboxError, SandboxUnavailable
 
 _FACTORY = None
 _FACTORY_KEY = None
 
 
-def worker_factory(limits, sandbox, figures=False):
-    """This process's sandbox + fork server, created once and reused for every task."""
+def worker_factory(limits, sandbox, figures=False, unconfined=False):
+    """This process's sandbox + fork server, created once and reused for every task.
+
+    ``unconfined=True`` is the instructor's explicit opt-out of isolation (--unconfined);
+    without it a machine that cannot sandbox raises SandboxUnavailable.
+    """
     global _FACTORY, _FACTORY_KEY
-    key = (limits, sandbox, figures)
+    key = (limits, sandbox, figures, unconfined)
     if _FACTORY is not None and _FACTORY_KEY != key:
         _FACTORY.close()
         _FACTORY = None
     if _FACTORY is None:
-        _FACTORY = KernelFactory(limits, sandbox=sandbox, name=f"w{os.getpid()}", figures=figures)
+        _FACTORY = KernelFactory(
+            limits, sandbox=sandbox, name=f"w{os.getpid()}", figures=figures, unconfined=unconfined
+        )
         _FACTORY_KEY = key
         atexit.register(close_worker_factory)
     return _FACTORY
@@ -41,13 +47,23 @@ def close_worker_factory():
         _FACTORY = None
 
 
-def grade_task(assignment, job, limits, sandbox, figures=False):
-    """Dask task: grade one submission, never raising for the student's sake."""
+def grade_task(assignment, job, limits, sandbox, figures=False, unconfined=False):
+    """Dask task: grade one submission, never raising for the student's sake.
+
+    A sandbox that failed under a submission (SandboxError) is thrown away and the
+    submission graded once more in a new one; a second failure is an "error" result
+    (never a score, regraded by the next run).
+    """
     if not os.path.isdir(job.folder):
         return error_result(job, f"this worker cannot see {job.folder}: workers need the shared course directory")
     try:
-        factory = worker_factory(limits, sandbox, figures)
-        return grade_submission(assignment, job, factory)
+        try:
+            return grade_submission(assignment, job, worker_factory(limits, sandbox, figures, unconfined))
+        except SandboxError:
+            close_worker_factory()
+            return grade_submission(assignment, job, worker_factory(limits, sandbox, figures, unconfined))
+    except SandboxUnavailable as e:
+        return error_result(job, f"not graded: {e}")
     except Exception as e:  # noqa: BLE001 - the grader's fault, reported, batch goes on
         close_worker_factory()  # start from a clean sandbox for the next task
         return error_result(job, f"grading error ({type(e).__name__}: {e})", traceback.format_exc())
@@ -71,12 +87,12 @@ class WarmSandbox(WorkerPlugin):
 
     name = "nn-course-sandbox"
 
-    def __init__(self, limits, sandbox, figures=False):
-        self.limits, self.sandbox, self.figures = limits, sandbox, figures
+    def __init__(self, limits, sandbox, figures=False, unconfined=False):
+        self.limits, self.sandbox, self.figures, self.unconfined = limits, sandbox, figures, unconfined
 
     def setup(self, worker):
         try:
-            worker_factory(self.limits, self.sandbox, self.figures)
+            worker_factory(self.limits, self.sandbox, self.figures, self.unconfined)
         except Exception as e:  # noqa: BLE001 - dask would refuse to start the worker with no clear reason
             # Each task retries and reports the reason in the summary (see grade_task).
             print(f"could not warm the sandbox: {type(e).__name__}: {e}", file=sys.stderr)
