@@ -10,6 +10,7 @@ import traceback
 from pathlib import Path
 
 from .course import Course, CourseError
+from .text import for_terminal
 
 
 def _course(args):
@@ -61,12 +62,12 @@ def cmd_grade(args):
         students=args.students.split(",") if args.students else None,
         progress=not args.quiet,
         limits=limits,
-        sandbox=not args.no_sandbox,
         figures=args.figures,
+        unconfined=args.unconfined,
     )
     for week, summary in summaries.items():
         print(f"== {week} ==\n{summary.table()}\n" if len(summaries) > 1 else summary.table())
-    return 0
+    return 1 if any(s.errors for s in summaries.values()) else 0  # grading errors: rerun to regrade them
 
 
 def cmd_feedback(args):
@@ -109,14 +110,17 @@ def cmd_lab(args):
 
 
 def cmd_doctor(args):
+    from .pipeline import sandbox_refusal
     from .sandbox import detect
 
     caps = detect()
     print(caps.describe())
     for w in caps.warnings:
         print(f"WARNING: {w}")
+    refusal = sandbox_refusal()
+    print(f"course grade: {refusal}" if refusal else "course grade: runs student code in the sandbox")
     course = _course(args)
-    print(f"course directory: {course.root}")
+    print(f"course directory: {for_terminal(course.root)}")
     print(f"gradebook: {course.db_url}")
     print(f"weeks: {', '.join(course.weeks()) or 'none'}")
     return 0
@@ -162,7 +166,11 @@ def build_parser():
     p.add_argument("--notebook-timeout", type=float, default=300.0, help="seconds per notebook (default 300)")
     p.add_argument("--memory-mb", type=int, default=2048, help="memory cap per notebook (default 2048)")
     p.add_argument("--cpu-seconds", type=int, default=300, help="CPU-time cap per notebook (default 300)")
-    p.add_argument("--no-sandbox", action="store_true", help="run student code without isolation (trusted code only)")
+    p.add_argument(
+        "--unconfined",
+        action="store_true",
+        help="run student code WITHOUT the sandbox: only for trusted code (recorded in every result)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
         "--figures",
@@ -215,7 +223,7 @@ def main(argv=None):
 
         known = (CourseError, NotebookError, FileNotFoundError, PermissionError)
         msg = str(e) if isinstance(e, known) else f"{type(e).__name__}: {e}"
-        print(f"course: error: {msg}", file=sys.stderr)
+        print(f"course: error: {for_terminal(msg, 2000)}", file=sys.stderr)
         if not isinstance(e, known) and not args.debug:
             print("course: rerun with --debug for the full traceback", file=sys.stderr)
         return 2

@@ -5,20 +5,31 @@ Accepts a folder or a .zip laid out as <student>/<week>/<files> (or
 A newer submission replaces the current one, which moves to
 submitted/.history/, so nothing is ever lost; an older one goes to the
 history directly. Zip archives are checked before anything is extracted:
-size and file count limits (no zip bombs), no absolute paths, no "..", no
-symbolic links.
+size and file count limits (no zip bombs), no absolute paths, no "..".
+Symbolic links are never followed or extracted, and any fault in one
+student's files (a link, an encrypted entry, a file and a folder with one
+name, an invalid id) rejects that student alone, with the reason.
+
+Timestamps never come from a file the student wrote: a timestamp.txt in the
+input is ignored; the newest date of the zip entries (or of the files on
+disk, for a folder) is the submission's time, and the report says so.
+nbgrader's own exchange (``nbgrader collect``) writes submitted/'s
+timestamp.txt itself, and that one is used as it is.
 """
 
 import hashlib
+import os
 import shutil
 import stat
 import tempfile
+import time
 import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .course import STUDENT_ID, CourseError
+from .course import CourseError
+from .text import for_terminal
 from .validate import _walk
 
 MAX_UNZIPPED = 1 * 2**30
@@ -38,15 +49,18 @@ class CollectReport:
         self.rows.append((student, week or "-", status, detail))
 
     def table(self):
+        """The report for a terminal: names and details come from students, so each is escaped."""
         if not self.rows:
             return "nothing to collect"
-        widths = [max(len(str(r[i])) for r in self.rows) for i in range(3)]
+        rows = [(for_terminal(s, 70), for_terminal(w, 70), st, for_terminal(d)) for s, w, st, d in self.rows]
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
         return "\n".join(
-            "  ".join(str(r[i]).ljust(widths[i]) for i in range(3)) + ("  " + r[3] if r[3] else "") for r in self.rows
+            "  ".join(r[i].ljust(widths[i]) for i in range(3)) + ("  " + r[3] if r[3] else "") for r in rows
         )
 
 
 def collect(course, path, week=None):
+    """Import ``path`` (a folder or a zip); a fault in one student's files rejects only that student."""
     path = Path(path)
     if week is not None:
         course.check_week(week)
@@ -57,14 +71,22 @@ def collect(course, path, week=None):
         if not zipfile.is_zipfile(path):
             raise CourseError(f"{path} is neither a folder nor a zip archive")
         with tempfile.TemporaryDirectory(prefix="nncollect-") as tmp:
-            _safe_extract(path, Path(tmp))
-            _collect_tree(course, Path(tmp), week, report)
+            faults = _safe_extract(path, Path(tmp))
+            _collect_tree(course, Path(tmp), week, report, faults, ZIP_DATES)
     else:
-        _collect_tree(course, path, week, report)
+        _collect_tree(course, path, week, report, [], DISK_DATES)
     return report
 
 
 def _safe_extract(archive, dest):
+    """Extract ``archive`` into the new folder ``dest``; returns [(member path, why it was left out)].
+
+    What makes the whole archive suspect (too many entries, a zip bomb, a path that
+    leaves the folder, sizes that lie) stops everything; a member that cannot be
+    extracted (a symbolic link, encrypted, a file and a folder with one name) is a
+    fault of the student it belongs to, left out and reported by the caller.
+    """
+    faults = []
     with zipfile.ZipFile(archive) as zf:
         infos = zf.infolist()
         if len(infos) > MAX_MEMBERS:
@@ -79,59 +101,107 @@ def _safe_extract(archive, dest):
             )
         for info in infos:
             name = info.filename
-            mode = info.external_attr >> 16
-            if info.flag_bits & 0x1:
-                raise CourseError(f"{archive.name}: {name} is encrypted; nothing was extracted")
-            if stat.S_ISLNK(mode):
-                raise CourseError(f"{archive.name}: {name} is a symbolic link; nothing was extracted")
             parts = Path(name).parts
             if name.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
                 raise CourseError(f"{archive.name}: unsafe path {name!r}; nothing was extracted")
         written = 0
         for info in infos:
-            target = dest / info.filename
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(target, "wb") as out:
-                while chunk := src.read(1 << 20):
-                    written += len(chunk)
-                    if written > declared or written > MAX_UNZIPPED:  # headers lied
-                        raise CourseError(f"{archive.name} expands beyond its declared size (a zip bomb?)")
-                    out.write(chunk)
+            why = _member_problem(info)
+            if why is None:
+                try:
+                    written += _extract_member(zf, info, dest, declared - written)
+                    continue
+                except FileExistsError:  # a file member met a file: the archive names it twice
+                    why = "the archive holds it twice" if (dest / info.filename).is_file() else _CLASH
+                except OSError:
+                    why = _CLASH
+            faults.append((info.filename.rstrip("/"), why))
+    return faults
+
+
+_CLASH = "a file and a folder have the same name"
+
+
+def _member_problem(info):
+    if info.flag_bits & 0x1:
+        return "it is encrypted"
+    if stat.S_ISLNK(info.external_attr >> 16):
+        return "it is a symbolic link"
+    return None
+
+
+def _extract_member(zf, info, dest, budget):
+    """Write one member (its date becomes the file's mtime); returns the bytes written."""
+    target = dest / info.filename
+    if info.is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+        return 0
+    target.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
+    with zf.open(info) as src, open(target, "xb") as out:
+        while chunk := src.read(1 << 20):
+            written += len(chunk)
+            if written > budget:  # headers lied
+                raise CourseError(f"{zf.filename} expands beyond its declared size (a zip bomb?)")
+            out.write(chunk)
+    try:
+        when = time.mktime((*info.date_time, 0, 0, -1))  # zip dates are local times
+        os.utime(target, (when, when))
+    except (OverflowError, ValueError):
+        pass
+    return written
 
 
 def _student_dirs(root, week, weeks):
-    """[(student, week, folder)] found under root."""
-    found = []
+    """([(student, week, folder)], [(student, week, why not)], the folder that holds the students).
+
+    Symbolic links are never followed: a linked student or week folder is refused.
+    """
+    found, refused = [], []
     entries = [e for e in sorted(root.iterdir()) if not e.name.startswith((".", "__MACOSX"))]
     for entry in entries:
-        if not entry.is_dir() or entry.is_symlink():
+        if entry.is_symlink():
+            refused.append((entry.name, week, "the student folder is a symbolic link: not imported"))
             continue
-        sub_weeks = [w for w in weeks if (entry / w).is_dir()]
+        if not entry.is_dir():
+            continue
+        links = [w for w in weeks if (entry / w).is_symlink()]
+        refused += [(entry.name, w, f"{w} is a symbolic link: not imported") for w in links]
+        sub_weeks = [w for w in weeks if (entry / w).is_dir() and w not in links]
         if sub_weeks:
             found += [(entry.name, w, entry / w) for w in sub_weeks]
-        elif week and any(entry.glob("*.ipynb")):
+        elif week and not links and any(entry.glob("*.ipynb")):
             found.append((entry.name, week, entry))
-    if not found and len(entries) == 1 and entries[0].is_dir():
+    if not found and not refused and len(entries) == 1 and entries[0].is_dir() and not entries[0].is_symlink():
         return _student_dirs(entries[0], week, weeks)  # one wrapping folder, e.g. "submissions/"
-    return found
+    return found, refused, root
 
 
-def _collect_tree(course, root, week, report):
+def _collect_tree(course, root, week, report, faults, dates):
     weeks = course.weeks()
-    found = _student_dirs(root, week, weeks)
-    if not found:
+    found, refused, base = _student_dirs(root, week, weeks)
+    if not found and not refused:
         raise CourseError(
             f"no submissions found in {root.name}: expected <student>/<week>/<notebook>.ipynb "
             f"with a week among {', '.join(weeks)} (or <student>/<notebook>.ipynb with --week)"
         )
+    for student, wk, why in refused:
+        report.add(student, wk, "rejected", why)
     existing = {p.name.lower(): p.name for p in course.submitted().iterdir()} if course.submitted().exists() else {}
+    reserved = course.reserved_names()
+    unclaimed = list(faults)
     seen = {}
     for student, wk, folder in found:
-        if not STUDENT_ID.match(student) or ".." in student:
-            report.add(student, wk, "rejected", "invalid student id: use ASCII letters, digits, '_', '.' or '-'")
+        mine = _faults_of(folder.relative_to(root).as_posix(), unclaimed)
+        unclaimed = [f for f in unclaimed if f not in mine]
+        problem = course.student_problem(student, reserved)
+        if problem:
+            report.add(student, wk, "rejected", problem)
+            continue
+        if mine:
+            path, why = mine[0]
+            more = f" (and {len(mine) - 1} more)" if len(mine) > 1 else ""
+            report.add(student, wk, "rejected", f"{path} could not be extracted: {why}{more}; nothing imported")
             continue
         key = (student.lower(), wk)
         if key in seen:
@@ -144,12 +214,35 @@ def _collect_tree(course, root, week, report):
         if other and other != student:
             report.add(student, wk, "rejected", f"differs only in case from the existing student {other!r}")
             continue
-        report.add(student, wk, *_place(course, student, wk, folder))
+        try:
+            report.add(student, wk, *_place(course, student, wk, folder, dates))
+        except OSError as e:  # one student's unreadable files must not stop the class
+            report.add(student, wk, "rejected", f"cannot read the submission ({e.strerror}); nothing imported")
+    prefix = "" if base == root else base.relative_to(root).as_posix() + "/"
+    for path, why in unclaimed:  # e.g. a student whose week folder could not be made at all
+        owner = path[len(prefix) :].split("/")[0] if path.startswith(prefix) else path
+        report.add(owner, None, "rejected", f"{path} could not be extracted: {why}")
 
 
-def _timestamp_of(folder):
+def _faults_of(rel, faults):
+    """The faults inside the folder ``rel`` or on the way to it."""
+    return [(p, why) for p, why in faults if p == rel or p.startswith(rel + "/") or rel.startswith(p + "/")]
+
+
+ZIP_DATES = "the dates of its zip entries"
+DISK_DATES = "its files' dates on disk"
+
+
+def _timestamp_of(folder, dates=None):
+    """(naive UTC datetime, text) of a submission.
+
+    ``dates=None``: ``folder`` is in submitted/, whose timestamp.txt a collector wrote
+    (``course collect``, or ``nbgrader collect`` from the exchange). Otherwise ``folder``
+    is what a student made: its timestamp.txt is ignored (a student could write any date)
+    and the newest date of its files is used, as ``dates`` names it.
+    """
     ts = folder / "timestamp.txt"
-    if ts.is_file() and not ts.is_symlink():
+    if dates is None and ts.is_file() and not ts.is_symlink():
         text = ts.read_text(errors="replace").strip()
         try:
             from nbgrader.utils import parse_utc
@@ -157,7 +250,8 @@ def _timestamp_of(folder):
             return parse_utc(text), text
         except (ValueError, OverflowError):
             pass
-    newest = max((p.lstat().st_mtime for p in folder.rglob("*") if p.is_file() and not p.is_symlink()), default=0.0)
+    files = [full for rel, full, kind in _walk(folder, []) if kind == "file" and rel != "timestamp.txt"]
+    newest = max((p.lstat().st_mtime for p in files), default=0.0)
     when = datetime.fromtimestamp(newest, tz=UTC)
     return when.replace(tzinfo=None), when.strftime("%Y-%m-%d %H:%M:%S.%f UTC")
 
@@ -172,10 +266,14 @@ def _digest(folder):
 
 
 def _copy(src, dest, timestamp_text):
+    """Copy a submission's regular files; timestamp.txt is the collector's, never the student's."""
     notes = []
     dest.mkdir(parents=True)
     for rel, full, kind in _walk(src, notes):
         if kind != "file":
+            continue
+        if rel == "timestamp.txt":
+            notes.append("its timestamp.txt was ignored")
             continue
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -184,12 +282,15 @@ def _copy(src, dest, timestamp_text):
     return notes
 
 
-def _place(course, student, week, folder):
+def _place(course, student, week, folder, dates):
     dest = course.submitted(student, week)
-    new_when, new_text = _timestamp_of(folder)
+    if dest.is_symlink():
+        return "rejected", f"{dest.relative_to(course.root)} is a symbolic link; nothing imported"
+    new_when, new_text = _timestamp_of(folder, dates)
+    when = f"submitted {new_text} (from {dates})"
     if not dest.exists():
         notes = _copy(folder, dest, new_text)
-        return "collected", "; ".join(notes)
+        return "collected", "; ".join([when, *notes])
     if _digest(folder) == _digest(dest):
         return "unchanged", "identical to the current submission (duplicate)"
     cur_when, cur_text = _timestamp_of(dest)
@@ -199,16 +300,18 @@ def _place(course, student, week, folder):
         keep = history / _stamp_dir(cur_text, history)
         shutil.move(str(dest), str(keep))
         notes = _copy(folder, dest, new_text)
-        return "updated", f"newer submission; the previous one is kept in {keep.relative_to(course.root)}" + (
-            "; " + "; ".join(notes) if notes else ""
+        return "updated", "; ".join(
+            [f"newer submission ({when}); the previous one is kept in {keep.relative_to(course.root)}", *notes]
         )
     old = history / _stamp_dir(new_text, history)
     _copy(folder, old, new_text)
-    return "older", f"older than the current submission; kept in {old.relative_to(course.root)}, current unchanged"
+    return "older", (
+        f"older than the current submission ({when}); kept in {old.relative_to(course.root)}, current unchanged"
+    )
 
 
 def _stamp_dir(text, parent):
-    base = "".join(ch if ch.isalnum() else "-" for ch in text)[:40] or "undated"
+    base = "".join(ch if ch.isascii() and ch.isalnum() else "-" for ch in text)[:40] or "undated"
     name, n = base, 1
     while (parent / name).exists():
         n += 1

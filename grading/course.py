@@ -11,21 +11,54 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # use fullmatch: "$" would accept "id\n"
 WEEK_ID = re.compile(r"^week\d+_[a-z0-9_]+$")
+# Names that are, or may become, course files rather than students: nbgrader's and our own
+# files inside submitted/ autograded/ feedback/, the gradebook, and names Windows reserves
+# (a course directory may live on a shared drive). Compared case-insensitively.
+RESERVED_IDS = {
+    "readme",
+    "readme.md",
+    "readme.txt",
+    "timestamp.txt",
+    "grading.json",
+    "gradebook.db",
+    "gradebook.db-journal",
+    "gradebook.db-wal",
+    "gradebook.db-shm",
+    "nbgrader_config.py",
+    "source",
+    "release",
+    "submitted",
+    "autograded",
+    "feedback",
+    "reports",
+    "con",
+    "prn",
+    "aux",
+    "nul",
+    *(f"{dev}{n}" for dev in ("com", "lpt") for n in range(1, 10)),
+}
 
 
 class CourseError(Exception):
     """A problem the instructor can fix; the CLI prints it without a traceback."""
 
 
+def student_id_problem(student):
+    """Why ``student`` cannot be a student id by its grammar alone (None if it can)."""
+    if not isinstance(student, str) or not STUDENT_ID.fullmatch(student) or ".." in student:
+        return "invalid student id: use 1-64 ASCII letters, digits, '_', '.' or '-', starting with a letter or digit"
+    if student.lower() in RESERVED_IDS:
+        return f"invalid student id: {student} is a reserved name in the course directory"
+    return None
+
+
 def check_student_id(student):
     """Student ids become directory names and database keys: letters, digits, _ . - only."""
-    if not isinstance(student, str) or not STUDENT_ID.match(student) or ".." in student:
-        raise CourseError(
-            f"invalid student id {student!r}: use 1-64 ASCII letters, digits, '_', '.' or '-', "
-            "starting with a letter or digit"
-        )
+    problem = student_id_problem(student)
+    if problem:
+        raise CourseError(f"{problem} (got {student!r})")
     return student
 
 
@@ -89,13 +122,44 @@ class Course:
 
     def weeks(self):
         src = self.root / "source"
-        return sorted(p.name for p in src.iterdir() if p.is_dir() and WEEK_ID.match(p.name)) if src.exists() else []
+        return sorted(p.name for p in src.iterdir() if p.is_dir() and WEEK_ID.fullmatch(p.name)) if src.exists() else []
 
     def check_week(self, week):
         if week not in self.weeks():
             known = ", ".join(self.weeks()) or "none"
             raise CourseError(f"unknown week {week!r}; weeks in source/: {known}")
         return week
+
+    def reserved_names(self):
+        """{lower-case name: why} of the names an id must not take in this course directory.
+
+        Ids become folder names next to course files: an id must not name a week,
+        anything in source/ or release/, or anything in submitted/, autograded/ or
+        feedback/ that is not a real folder (README.md, a symbolic link).
+        """
+        out = {}
+        for top in ("source", "release"):
+            base = self.root / top
+            for p in base.iterdir() if base.is_dir() else ():
+                out[p.name.lower()] = f"{p.name} is in {top}/"
+        for top in ("submitted", "autograded", "feedback"):
+            base = self.root / top
+            for p in base.iterdir() if base.is_dir() else ():
+                if p.is_symlink() or not p.is_dir():
+                    what = "a symbolic link" if p.is_symlink() else "a file"
+                    out[p.name.lower()] = f"{top}/{p.name} is {what}, not a student folder"
+        return out
+
+    def student_problem(self, student, reserved=None):
+        """Why ``student`` cannot be graded or collected here (None if it can).
+
+        ``reserved``: this course's ``reserved_names()``, computed once for a whole class.
+        """
+        problem = student_id_problem(student)
+        if problem:
+            return problem
+        why = (self.reserved_names() if reserved is None else reserved).get(student.lower())
+        return f"invalid student id: {why}" if why else None
 
     def notebooks(self, week):
         """Notebook names (without .ipynb) of a week, from source/."""

@@ -167,5 +167,5 @@ def run_demo(course, workers=None, n_students=8, log=None):
     log(f"\nDone in {time.monotonic() - t0:.0f} s. Open:")
     for path, what in rows:
         log(f"  {path.ljust(width)}  {what}")
-    bad = [f for s in summaries for f in s.failed if not f[0].startswith("demo_broken")]
+    bad = [f for s in summaries for f in s.failed + s.errors if not f[0].startswith("demo_broken")]
     return 1 if bad else 0

@@ -33,30 +33,60 @@ def ensure_assignment(course, week):
 
 def record(course, result, retries=20):
     """Write one grading result; retries while another process holds an SQLite lock."""
+    return _retrying(_record, course, result, retries)
+
+
+def record_error(course, result, retries=20):
+    """Mark a submission the grader failed on: no autograded score, every grade needs a look.
+
+    An older score must not stay as if it were this submission's: every grade of the
+    submission loses its auto_score and needs_manual_grade is set, nbgrader's own
+    state for "not graded yet" (manual scores a person gave are kept).
+    """
+    return _retrying(_record_error, course, result, retries)
+
+
+def _retrying(write, course, result, retries):
     for attempt in range(retries):
         try:
-            return _record(course, result)
+            return write(course, result)
         except OperationalError as e:
             if "locked" not in str(e).lower() or attempt == retries - 1:
                 raise
             time.sleep(0.1 * (attempt + 1))
 
 
-def _record(course, result):
+def _record_error(course, result):
+    with course.gradebook() as gb:
+        gb.update_or_create_student(result["student"])
+        submission = _update_submission(gb, result)
+        for nb in submission.notebooks:
+            for grade in nb.grades:
+                grade.auto_score = None
+                grade.needs_manual_grade = True
+            for comment in nb.comments:
+                comment.auto_comment = None
+        gb.db.commit()
+
+
+def _update_submission(gb, result):
+    """The submission row, with the collector's timestamp when the result has a valid one."""
     from nbgrader.utils import parse_utc
 
+    ts = result.get("timestamp")
+    try:
+        when = parse_utc(ts) if ts else None
+    except (ValueError, OverflowError):
+        when = None
+    extra = {"timestamp": when} if when is not None else {}
+    return gb.update_or_create_submission(result["week"], result["student"], **extra)
+
+
+def _record(course, result):
     week, student = result["week"], result["student"]
     with course.gradebook() as gb:
         gb.update_or_create_student(student)
-        ts = result.get("timestamp")
-        try:
-            when = parse_utc(ts) if ts else None
-        except (ValueError, OverflowError):
-            when = None
-        if when is not None:
-            gb.update_or_create_submission(week, student, timestamp=when)
-        else:
-            gb.update_or_create_submission(week, student)
+        _update_submission(gb, result)
         for name, nb in result["notebooks"].items():
             for cell in nb["cells"]:
                 grade = gb.find_grade(cell["grade_id"], name, week, student)

@@ -17,13 +17,19 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from .course import STUDENT_ID, CourseError
+from .course import CourseError
 from .grade import Job, build_assignment, submission_hash
-from .gradebook import ensure_assignment, record
+from .gradebook import ensure_assignment, record, record_error
 from .kernels import LazyFactory
 from .notebook import NotebookError
 from .sandbox import Limits, detect
+from .text import for_terminal
 from .worker import WarmSandbox, close_worker_factory, error_result, grade_task
+
+try:  # raised by KernelFactory when it cannot confine student code (fail closed)
+    from .kernels import SandboxUnavailable
+except ImportError:  # pragma: no cover - older kernels.py
+    SandboxUnavailable = CourseError
 
 SIDE_CAR = "grading.json"
 
@@ -32,45 +38,68 @@ SIDE_CAR = "grading.json"
 class Summary:
     week: str
     graded: list = field(default_factory=list)  # (student, score, max, seconds)
-    failed: list = field(default_factory=list)  # (student, reason)
+    failed: list = field(default_factory=list)  # (student, reason): the submission cannot be graded
+    errors: list = field(default_factory=list)  # (student, reason): the grader failed; regraded next run
     skipped: list = field(default_factory=list)  # (student, why)
     notes: dict = field(default_factory=dict)  # student -> [remarks]
     seconds: float = 0.0
     workers: int = 0
+    unconfined: bool = False  # student code ran without the sandbox (--unconfined)
 
     def table(self):
+        """The summary for a terminal; every student-controlled string is escaped (for_terminal)."""
+        t = for_terminal
         rows = [("student", "status", "score", "time", "reason / notes")]
         for s, score, mx, secs in self.graded:
-            rows.append((s, "graded", f"{score:g}/{mx:g}", f"{secs:.1f}s", "; ".join(self.notes.get(s, []))[:90]))
+            rows.append(
+                (t(s, 70), "graded", f"{score:g}/{mx:g}", f"{secs:.1f}s", t("; ".join(self.notes.get(s, [])), 90))
+            )
         for s, reason in self.failed:
-            rows.append((s, "FAILED", "", "", reason[:120]))
+            rows.append((t(s, 70), "FAILED", "", "", t(reason, 120)))
+        for s, reason in self.errors:
+            rows.append((t(s, 70), "ERROR", "", "", t(reason, 120)))
         for s, why in self.skipped:
-            rows.append((s, "skipped", "", "", why))
+            rows.append((t(s, 70), "skipped", "", "", t(why, 120)))
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
         lines = ["  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4] for r in rows]
         lines.insert(1, "-" * (sum(widths) + 8 + 20))
+        errors = f", {len(self.errors)} grading error(s) (regraded on the next run)" if self.errors else ""
         lines.append(
-            f"\n{len(self.graded)} graded, {len(self.failed)} failed, {len(self.skipped)} skipped "
+            f"\n{len(self.graded)} graded, {len(self.failed)} failed{errors}, {len(self.skipped)} skipped "
             f"(grading session: {self.seconds:.1f} s, {self.workers} worker(s))"
         )
+        if self.unconfined:
+            lines.append("UNCONFINED: student code ran WITHOUT the sandbox (--unconfined); trust these results only")
         return "\n".join(lines)
 
 
 # ----- client side ------------------------------------------------------------------
+def sandbox_refusal():
+    """None when grading can confine student code, else the one line that says why not and what to do."""
+    caps = detect()
+    if caps.bubblewrap:
+        return None
+    why = getattr(caps, "unavailable", "") or (
+        "bubblewrap is turned off by COURSE_NO_BWRAP: unset it"
+        if os.environ.get("COURSE_NO_BWRAP")
+        else "bubblewrap is not installed or not usable: apt-get install bubblewrap"
+    )
+    return f"refusing to run student code without the sandbox: {why} (or pass --unconfined, for trusted code only)"
+
+
 def plan(course, week, force=False, students=None):
-    """(jobs, skipped, invalid) for the submissions of ``week``."""
+    """(jobs, skipped, invalid) for the submissions of ``week``; a bad id or folder rejects only its student."""
     jobs, skipped, invalid = [], [], []
+    reserved = course.reserved_names()
     for student in students or course.students(week):
+        try:
+            problem = course.student_problem(student, reserved) or _folder_problem(course, student, week)
+        except OSError as e:
+            problem = f"cannot read the submission folder ({e.strerror})"
+        if problem:
+            invalid.append((student, f"{problem}: not graded"))
+            continue
         folder = course.submitted(student, week)
-        if not STUDENT_ID.match(student) or ".." in student:
-            invalid.append((student, "invalid student id (use ASCII letters, digits, _ . -): not graded"))
-            continue
-        if not folder.is_dir():
-            invalid.append((student, f"no submission folder {folder}"))
-            continue
-        if folder.is_symlink():
-            invalid.append((student, "the submission folder is a symbolic link: not graded"))
-            continue
         if not force and _up_to_date(course, student, week, folder):
             skipped.append((student, "already graded (use --force to regrade)"))
             continue
@@ -78,7 +107,18 @@ def plan(course, week, force=False, students=None):
     return jobs, skipped, invalid
 
 
+def _folder_problem(course, student, week):
+    """Symbolic links are never followed out of submitted/: not for the student's folder, not for the week's."""
+    for path in (course.submitted(student), course.submitted(student, week)):
+        if path.is_symlink():
+            return f"{path.relative_to(course.root)} is a symbolic link"
+        if not path.is_dir():
+            return f"no submission folder {path.relative_to(course.root)}"
+    return None
+
+
 def _up_to_date(course, student, week, folder):
+    """Graded before, from the same files and the same grader: only a clean "graded" result counts."""
     side = course.autograded(student, week) / SIDE_CAR
     try:
         done = json.loads(side.read_text())
@@ -87,7 +127,9 @@ def _up_to_date(course, student, week, folder):
     from .grade import fingerprint
 
     return (
-        done.get("status") in ("graded", "failed")
+        isinstance(done, dict)
+        and done.get("status") == "graded"
+        and not done.get("infrastructure_error")
         and done.get("submission_hash") == submission_hash(folder)
         and done.get("fingerprint") == fingerprint(course, week)
         and _in_gradebook(course, student, week)
@@ -106,16 +148,26 @@ def _in_gradebook(course, student, week):
 
 
 def write_result(course, result):
-    """Store one result: autograded files, the gradebook rows, then the sidecar (the 'done' mark)."""
+    """Store one result: autograded files, the gradebook rows, then the sidecar (the 'done' mark).
+
+    An "error" result (the grader failed) stores no score: its stale graded notebooks
+    are removed, the gradebook marks the submission as not autograded, and the
+    sidecar keeps the reason, so the result is visible and the next run regrades it.
+    """
     student, week = result["student"], result["week"]
     out = course.autograded(student, week)
     out.mkdir(parents=True, exist_ok=True)
-    for name, nb in result["notebooks"].items():
-        if nb.get("notebook_json"):
-            (out / f"{name}.ipynb").write_text(nb["notebook_json"])
+    if result["status"] == "error":
+        for old in out.glob("*.ipynb"):
+            old.unlink()
+        record_error(course, result)
+    else:
+        for name, nb in result["notebooks"].items():
+            if nb.get("notebook_json"):
+                (out / f"{name}.ipynb").write_text(nb["notebook_json"])
+        record(course, result)
     if result.get("timestamp"):
         (out / "timestamp.txt").write_text(result["timestamp"])
-    record(course, result)
     side = {k: v for k, v in result.items() if k != "notebooks"}
     side["notebooks"] = {
         n: {k: v for k, v in nb.items() if k != "notebook_json"} for n, nb in result["notebooks"].items()
@@ -147,44 +199,58 @@ def grade_weeks(
     sandbox=True,
     figures=False,
     log=None,
+    unconfined=False,
 ):
     """Grade the submissions of several weeks in one session; returns {week: Summary}.
 
     All submissions of all weeks go into one queue, so every worker stays busy
     until the very end. ``figures=False`` builds plots without rasterizing
     them: grading needs the tests, not the pictures (see KernelFactory).
+
+    Fails closed: without a usable sandbox nothing runs (CourseError, one line),
+    unless ``unconfined=True`` (``sandbox=False`` means the same), the explicit
+    opt-out for trusted code; such a run is marked in every result and summary.
     """
     log = log or (lambda msg: print(msg, file=sys.stderr))
     t0 = time.monotonic()
     limits = limits or Limits()
-    for w in detect().warnings if sandbox else ["sandbox disabled (--no-sandbox): student code runs unconfined"]:
+    unconfined = unconfined or not sandbox
+    if not unconfined and (refusal := sandbox_refusal()):
+        raise CourseError(refusal)  # before anything starts: no Dask, no kernel, nothing written
+    warnings = ["--unconfined: student code runs WITHOUT the sandbox"] if unconfined else detect().warnings
+    for w in warnings:
         log(f"WARNING: {w}")
     weeks = list(dict.fromkeys(weeks))  # a week named twice is graded once
     for week in weeks:  # every name checked before anything is written
         course.check_week(week)
     summaries, jobs, assignments = {}, [], {}
-    with LazyFactory(limits, sandbox=sandbox, name=f"ref{os.getpid()}", figures=figures) as factory:
-        for week in weeks:
-            summary = summaries[week] = Summary(week)
-            try:
-                ensure_assignment(course, week)
-                week_jobs, summary.skipped, invalid = plan(course, week, force, students)
-                summary.failed += invalid
-                if week_jobs:
-                    assignments[week] = build_assignment(course, week, factory, log=log)
-            except (CourseError, NotebookError) as e:
-                if len(weeks) == 1:
-                    raise
-                # One broken week (say, a solution that no longer runs) must not stop the others.
-                log(f"WARNING: {week} is not graded: {e}")
-                summary.failed.append(("(every student)", f"not graded: {e}"))
-                continue
-            jobs += week_jobs
+    try:
+        options = {"sandbox": not unconfined, "figures": figures, "unconfined": unconfined}
+        with LazyFactory(limits, name=f"ref{os.getpid()}", **options) as factory:
+            for week in weeks:
+                summary = summaries[week] = Summary(week, unconfined=unconfined)
+                try:
+                    ensure_assignment(course, week)
+                    week_jobs, summary.skipped, invalid = plan(course, week, force, students)
+                    summary.failed += invalid
+                    if week_jobs:
+                        assignments[week] = build_assignment(course, week, factory, log=log)
+                except (CourseError, NotebookError) as e:
+                    if len(weeks) == 1:
+                        raise
+                    # One broken week (say, a solution that no longer runs) must not stop the others.
+                    log(f"WARNING: {week} is not graded: {for_terminal(e)}")
+                    summary.failed.append(("(every student)", f"not graded: {e}"))
+                    continue
+                jobs += week_jobs
+    except SandboxUnavailable as e:
+        raise CourseError(f"refusing to run student code: {e}") from e
     if jobs:
-        config = (limits, sandbox, figures)
+        config = (limits, not unconfined, figures)
         n_workers = 0
-        for result, n in _run(assignments, jobs, workers, scheduler, config, progress):
+        for result, n in _run(assignments, jobs, workers, scheduler, config, progress, unconfined):
             n_workers = max(n_workers, n)
+            result["unconfined"] = unconfined
             _account(course, summaries[result["week"]], result)
         for summary in summaries.values():
             summary.workers = n_workers
@@ -195,33 +261,39 @@ def grade_weeks(
 
 
 def _account(course, summary, result):
+    """File one result in the summary and store it; a failure to store rejects only this student."""
     student = result["student"]
     summary.notes[student] = list(result.get("notes", []))
     for name, nb in result["notebooks"].items():
         summary.notes[student] += nb.get("notes", [])
         if nb.get("run_status") not in (None, "ok"):
             summary.notes[student].append(f"{name}: {nb['run_detail']}")
-    if result["status"] == "error":
-        summary.failed.append((student, result["reason"] + " (not recorded; rerun to retry)"))
+    try:
+        write_result(course, result)
+    except Exception as e:  # noqa: BLE001 - one result must never abort the run
+        summary.errors.append((student, f"the result could not be stored ({type(e).__name__}: {e})"))
         return
-    write_result(course, result)
-    if result["status"] == "failed":
+    if result["status"] == "error":
+        summary.errors.append((student, result["reason"] + " (recorded; regraded on the next run)"))
+    elif result["status"] == "failed":
         summary.failed.append((student, result["reason"]))
     else:
         score, mx = _score(result)
         summary.graded.append((student, score, mx, result.get("seconds", 0.0)))
 
 
-def _run(assignments, jobs, workers, scheduler, config, progress):
+def _run(assignments, jobs, workers, scheduler, config, progress, unconfined=False):
     """Yield (result, number of workers) as results complete (in this process when workers == 0)."""
     from tqdm.auto import tqdm
+
+    opts = {"unconfined": unconfined}  # the explicit opt-out, down to every worker's KernelFactory
 
     label = ", ".join(assignments) if len(assignments) == 1 else f"{len(assignments)} weeks"
     bar = tqdm(total=len(jobs), desc=f"grading {label}", unit="nb", disable=not progress, file=sys.stderr)
     if workers == 0 and not scheduler:
         try:
             for job in jobs:
-                result = grade_task(assignments[job.week], job, *config)
+                result = _in_process(assignments[job.week], job, config, opts)
                 bar.update(1)
                 yield result, 0
         finally:
@@ -242,18 +314,18 @@ def _run(assignments, jobs, workers, scheduler, config, progress):
             dashboard_address=None,
             memory_limit=0,
             silence_logs=logging.ERROR,
-            plugins={WarmSandbox(*config)},  # each worker warms its sandbox while it starts
+            plugins={WarmSandbox(*config, **opts)},  # each worker warms its sandbox while it starts
         )
         client = Client(cluster)
     try:
         if scheduler:
-            client.register_plugin(WarmSandbox(*config))
+            client.register_plugin(WarmSandbox(*config, **opts))
         n_workers = len(client.scheduler_info()["workers"])
         shared = {w: client.scatter(a, broadcast=True) for w, a in assignments.items()}
         # Longest first (by the solution's run time): no long notebook is left alone at the end.
         ordered = sorted(jobs, key=lambda j: -assignments[j.week].expected_seconds)
         futures = [
-            client.submit(grade_task, shared[job.week], job, *config, pure=False, retries=1, priority=-rank)
+            client.submit(grade_task, shared[job.week], job, *config, **opts, pure=False, retries=1, priority=-rank)
             for rank, job in enumerate(ordered)
         ]
         by_future = dict(zip(futures, ordered))
@@ -270,6 +342,14 @@ def _run(assignments, jobs, workers, scheduler, config, progress):
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _in_process(assignment, job, config, opts):
+    """grade_task in this process; even an exception that escapes it becomes this student's error."""
+    try:
+        return grade_task(assignment, job, *config, **opts)
+    except Exception as e:  # noqa: BLE001 - one result must never abort the run
+        return error_result(job, f"grading error ({type(e).__name__}: {e})")
 
 
 def collect_results(course, week):

@@ -6,13 +6,21 @@ the submitted files or follows a symbolic link.
 
 import json
 import os
+import re
 import stat
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 
 MAX_NOTEBOOK_BYTES = 100 * 2**20
 MAX_EXTRA_BYTES = 50 * 2**20
 MAX_EXTRA_FILES = 500
+# A real notebook nests about 10 levels (cells, outputs, data, widget state); 64 leaves room
+# for JSON outputs and stays far below Python's recursion limit in every later step.
+MAX_JSON_DEPTH = 64
+_STRINGS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_BRACKETS_ONLY = re.compile(r"[^\[\]{}]+")
+_DELTA = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
 @dataclass
@@ -62,12 +70,15 @@ def read_notebook(path):
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return None, "not a notebook: the file is not UTF-8 text (a binary file?)"
+    depth = json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        return None, f"not a notebook: its JSON is nested {depth} levels deep (at most {MAX_JSON_DEPTH} allowed)"
     try:
         nb = json.loads(text)
     except json.JSONDecodeError as e:
         return None, f"not a notebook: invalid JSON at line {e.lineno}, column {e.colno} ({e.msg})"
     except RecursionError:
-        return None, "not a notebook: JSON nested too deeply"
+        return None, f"not a notebook: its JSON is nested too deeply (at most {MAX_JSON_DEPTH} levels allowed)"
     if not isinstance(nb, dict):
         return None, "not a notebook: the JSON is not an object"
     major = nb.get("nbformat")
@@ -79,6 +90,16 @@ def read_notebook(path):
     if not all(isinstance(c, dict) for c in nb["cells"]):
         return None, "not a notebook: a cell is not an object"
     return nb, None
+
+
+def json_depth(text):
+    """How deeply the arrays and objects of JSON ``text`` nest, without parsing it.
+
+    Checked before parsing: every later step (nbformat, copies, the JSON writer)
+    recurses once per level, so a few hundred levels would crash the grader.
+    """
+    structure = _BRACKETS_ONLY.sub("", _STRINGS.sub('""', text))  # brackets inside strings do not count
+    return max(accumulate(_DELTA[c] for c in structure), default=0)
 
 
 def inspect(folder, student, week, expected_names):
@@ -126,7 +147,10 @@ def inspect(folder, student, week, expected_names):
 
 
 def _walk(folder, notes, depth=0, prefix=""):
-    """Yield (relative path, path, kind) without following symbolic links."""
+    """Yield (relative path, path, kind) without following symbolic links (not even ``folder``)."""
+    if depth == 0 and os.path.islink(folder):
+        notes.append("the submission folder is a symbolic link: nothing in it was read")
+        return
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError as e:

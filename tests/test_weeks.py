@@ -173,7 +173,7 @@ def graded(released, tmp_path_factory):
         )
         stock_scores[week] = cell_scores(stock, week)
         summary = grade_week(ours, week, workers=2, progress=False)
-        assert not summary.failed, summary.failed
+        assert not summary.failed and not summary.errors, (summary.failed, summary.errors)
         ours_scores[week] = cell_scores(ours, week)
     return stock_scores, ours_scores, ours, stock
 
