@@ -18,3 +18,8 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
+
+# formgrader shows graded notebooks in the instructor's browser with this exporter. Student
+# outputs are already reduced to text and images (grading/inert.py); sanitizing here too means
+# an HTML or JavaScript output that reaches a notebook some other way is still cleaned.
+c.HTMLExporter.sanitize_html = True

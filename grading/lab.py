@@ -56,6 +56,8 @@ def prepare(course, instructor=False):
         f"c.CourseDirectory.root = {str(course.root)!r}\n"
         # A local exchange so the Assignments panel works outside JupyterHub too.
         f"c.Exchange.root = {str(exchange)!r}\n"
+        # formgrader renders graded notebooks with this exporter: sanitize HTML outputs and markdown.
+        "c.HTMLExporter.sanitize_html = True\n"
     )
     env = {
         "JUPYTER_CONFIG_DIR": str(config_dir),

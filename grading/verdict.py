@@ -12,6 +12,7 @@ the kind of mistake, never echo text the student's code produced, and show
 no values of hidden checks, so feedback cannot leak hidden tests.
 """
 
+import builtins
 import json
 import re
 from dataclasses import dataclass, field
@@ -21,7 +22,13 @@ from course_lib.checks import compare
 
 from .notebook import NotebookError
 
-_SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,60}$")
+# Exception and warning names the grader may quote: Python's own, and the checks'. Any other
+# name was chosen by student code (it can be built at run time from the hidden tests or a
+# classmate's code), so it becomes "an exception" / "text": a fixed vocabulary, never an echo.
+_KNOWN_EXCEPTIONS = frozenset(
+    name for name, v in vars(builtins).items() if isinstance(v, type) and issubclass(v, BaseException)
+) | {"CheckFailed"}
+_KNOWN_WARNINGS = frozenset(n for n in _KNOWN_EXCEPTIONS if n.endswith("Warning"))
 _WARNING = re.compile(r"\b([A-Z][A-Za-z]{0,40}Warning)\b")
 
 
@@ -178,18 +185,23 @@ def _cell_problems(cell):
     problems = []
     for out in cell.get("outputs", []):
         if out.get("output_type") == "error":
-            ename = out.get("ename")
-            ename = ename if isinstance(ename, str) and _SAFE_NAME.match(ename) else "an exception"
+            ename = exception_name(out)
             problems.append(f"the cell raised {ename}" + _error_hint(ename))
             break
     for out in cell.get("outputs", []):
         if out.get("output_type") == "stream" and out.get("name") == "stderr":
             text = out.get("text") if isinstance(out.get("text"), str) else ""
-            w = _WARNING.search(text)
-            what = f"a {w.group(1)}" if w else "text"
+            known = [w for w in _WARNING.findall(text) if w in _KNOWN_WARNINGS]
+            what = f"a {known[0]}" if known else "text"
             problems.append(f"the cell wrote {what} to stderr; test cells must run without warnings")
             break
     return problems
+
+
+def exception_name(error_output):
+    """The error's class name if it is one of Python's own (or CheckFailed), else "an exception"."""
+    ename = error_output.get("ename")
+    return ename if type(ename) is str and ename in _KNOWN_EXCEPTIONS else "an exception"
 
 
 NOT_DONE = "the exercise is not done yet"  # report.py counts these apart from real failures
@@ -209,7 +221,6 @@ def _not_reached_reason(cell, position, run):
         return f"not reached: {run.detail}" if position > run.stopped_at else f"stopped: {run.detail}"
     for out in cell.get("outputs", []):
         if out.get("output_type") == "error":
-            ename = out.get("ename")
-            ename = ename if isinstance(ename, str) and _SAFE_NAME.match(ename) else "an exception"
+            ename = exception_name(out)
             return f"not reached: the cell stopped with {ename}{_error_hint(ename)}"
     return "no result was reported (the test was skipped or its report removed)"

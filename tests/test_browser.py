@@ -235,3 +235,99 @@ def test_6_validate_reports_the_remaining_exercises(page):
     assert "Validation" in text or "validat" in text.lower(), text
     assert "NotImplementedError" in text or "failed" in text.lower(), text  # other exercises are still open
     page.keyboard.press("Escape")
+
+
+# ----- student content is inert in the instructor's browser ------------------------
+@pytest.fixture(scope="module")
+def formgrader(toy_template, tmp_path_factory):
+    """Real formgrader (instructor JupyterLab) on a graded class whose submission carries script.
+
+    "payload" is graded by `course grade`; "control" is the same submission whose graded
+    notebook is replaced by the raw submitted one, to show that the payload does run when
+    the notebook is not made inert (so the checks below can fail).
+    """
+    from grading.feedback import write_feedback
+    from grading.pipeline import grade_week
+    from tests.conftest import copy_course, release_nb, submit
+    from tests.fixtures import toy
+    from tests.test_outputs import html_payload
+
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it: apt-get install chromium)")
+    course = Course.load(copy_course(toy_template, tmp_path_factory.mktemp("formgrader") / "course"))
+    payload = html_payload(release_nb(course))
+    for student in ("payload", "control"):
+        submit(course, student, payload)
+    grade_week(course, toy.WEEK, workers=0, progress=False)
+    write_feedback(course, toy.WEEK)
+    nbformat.write(payload, course.autograded("control", toy.WEEK) / f"{toy.WEEK}.ipynb")
+    with course.gradebook() as gb:
+        ids = {s: gb.find_submission_notebook(toy.WEEK, toy.WEEK, s).id for s in ("payload", "control")}
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = secrets.token_hex(16)
+    argv, env = command(course, instructor=True, port=port, no_browser=True, token=token)
+    argv.append("--ServerApp.ip=127.0.0.1")
+    OUT.mkdir(parents=True, exist_ok=True)
+    log = open(OUT / "formgrader.log", "w")
+    proc = subprocess.Popen(
+        argv, env=env, cwd=course.root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.fail(f"JupyterLab exited: see {OUT / 'formgrader.log'}")
+                time.sleep(0.2)
+        yield {"base": base, "token": token, "course": course, "ids": ids, "week": toy.WEEK}
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+def _open_and_look(url, shot):
+    """Open ``url`` in chromium; return (window.pwned, the page's visible text)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
+        try:
+            pg = browser.new_page(viewport={"width": 1440, "height": 1000})
+            pg.goto(url, wait_until="load", timeout=120_000)
+            time.sleep(3)  # a fetch() the page started has time to land
+            pg.screenshot(path=str(OUT / shot), full_page=True)
+            return pg.evaluate("window.pwned === undefined ? null : window.pwned"), pg.inner_text("body")
+        finally:
+            browser.close()
+
+
+def test_7_student_script_does_not_run_in_formgrader(formgrader):
+    fg = formgrader
+    pwned_file = fg["course"].root / "pwned.txt"  # where the payload's contents-API PUT would write
+    url = f"{fg['base']}/formgrader/submissions/{fg['ids']['payload']}/?token={fg['token']}"
+    flag, text = _open_and_look(url, "7_formgrader_payload.png")
+    assert flag is None and not pwned_file.exists()
+    assert "visible printed text" in text and "My answer: the origin." in text
+    assert "window.pwned = 1" in text  # the student's script shows as text, for the grader to see
+
+    url = f"{fg['base']}/formgrader/submissions/{fg['ids']['control']}/?token={fg['token']}"
+    flag, _ = _open_and_look(url, "7_formgrader_control.png")
+    assert flag is not None, "the control (the raw submission) should run its script: the check above can fail"
+    pwned_file.unlink(missing_ok=True)
+
+
+def test_8_feedback_page_is_inert(formgrader):
+    fg = formgrader
+    page = fg["course"].feedback("payload", fg["week"]) / f"{fg['week']}.html"
+    flag, text = _open_and_look(page.as_uri(), "8_feedback_payload.png")
+    assert flag is None
+    assert "<script>window.pwned=8</script>" in text  # the odd cell id is quoted as text in the notes

@@ -236,3 +236,35 @@ def test_a_row_of_labels_is_told_to_ravel_not_to_argmax():
 
 def test_timedelta_is_not_a_number():
     assert not compare("equal", np.timedelta64(3), 3).ok
+
+
+def test_grader_messages_never_quote_a_type_name_the_student_chose():
+    secret_type = type("SECRET_built_from_the_hidden_tests", (), {})
+    wire = json.dumps(_wire.encode(secret_type()))
+    assert "SECRET" not in wire
+    sent = _wire.decode(json.loads(wire))
+    forged = _wire.decode({"t": "other", "type": "SECRET", "kind": "SECRET"})  # a lying kernel
+    for actual in (sent, forged, secret_type(), [secret_type()], (secret_type(), 1.0)):
+        for expected in (EXPECTED, 0.5, (EXPECTED, 1.0), {"a": EXPECTED}, True, "text"):
+            v = compare("close", actual, expected, show_values=False)
+            assert not v.ok and "SECRET" not in v.message, v.message
+    for actual in (sent, forged, secret_type()):
+        assert "got a value of another type" in compare("close", actual, EXPECTED, show_values=False).message
+    assert "SECRET" in compare("close", secret_type(), EXPECTED).message  # the student's own visible check may
+
+
+def test_an_opaque_value_says_why_from_a_closed_list():
+    big = _wire.decode(json.loads(json.dumps(_wire.encode(np.array(["a"], dtype=object)))))
+    assert "numpy array of a dtype or size" in compare("close", big, EXPECTED, show_values=False).message
+
+
+def test_exception_and_warning_names_come_from_a_closed_list():
+    from grading.verdict import _cell_problems, exception_name
+
+    assert exception_name({"ename": "FloatingPointError"}) == "FloatingPointError"
+    assert exception_name({"ename": "CheckFailed"}) == "CheckFailed"
+    assert exception_name({"ename": "SECRETError"}) == exception_name({"ename": ["x"]}) == "an exception"
+    stderr = {"output_type": "stream", "name": "stderr", "text": "SECRETWarning: a\nRuntimeWarning: overflow"}
+    error = {"output_type": "error", "ename": "SECRETError", "evalue": "SECRET", "traceback": ["SECRET"]}
+    problems = " ".join(_cell_problems({"outputs": [error, stderr]}))
+    assert "SECRET" not in problems and "an exception" in problems and "a RuntimeWarning" in problems
