@@ -53,14 +53,37 @@ def _scalar_like(x):
     return _is_number(x) or (type(x) is np.ndarray and x.ndim == 0 and x.dtype.kind in "iuf")
 
 
-def _describe(x):
+# The only words the grader uses for the type of a value: a type's name is chosen by the
+# student's code (it can even be built at run time from the hidden tests), so it is never quoted.
+_KNOWN_TYPES = {bool: "bool", int: "int", float: "float", str: "str", list: "list", tuple: "tuple", dict: "dict"}
+_OPAQUE_WORDS = {
+    "ndarray": "a numpy array of a dtype or size the checks do not accept",
+    "list": "a list with too many items",
+    "tuple": "a tuple with too many items",
+    "dict": "a dict whose keys are not all strings, or with too many keys",
+    "deep": "a value nested too deeply",
+}
+
+
+def _describe(x, show=True):
+    """What ``x`` is, in words. show=False (the grader): a closed vocabulary only."""
     if type(x) is np.ndarray:
-        return f"a numpy array of shape {x.shape}"
+        return f"a numpy array of shape {tuple(int(d) for d in x.shape)}"
     if isinstance(x, Opaque):
-        return f"an object of type {x.type_name}"
+        return _OPAQUE_WORDS.get(x.kind, "a value of another type")
     if x is None:
         return "None"
-    return f"a {type_name(x)}"
+    if type(x) in _KNOWN_TYPES:
+        return f"a {_KNOWN_TYPES[type(x)]}"
+    if type(x) is np.bool_ or type(x) in NUMPY_INT_TYPES or type(x) in NUMPY_FLOAT_TYPES:
+        return f"a numpy {type(x).__name__}"
+    # The student's own kernel may name their own type; the grader never does.
+    return f"a {type_name(x)}" if show else "a value of another type"
+
+
+def _dtype(a, show):
+    # A structured dtype's text carries field names the student chose.
+    return f"dtype {a.dtype}" if show else "another dtype"
 
 
 def _fmt(x, show):
@@ -107,7 +130,7 @@ def _compare(kind, actual, expected, opts, show, path):
         return Verdict(ok, "" if ok else (f"expected the text {expected!r}{where}" if show else f"wrong text{where}"))
     if _is_bool(expected):
         if not _is_bool(actual):
-            return Verdict(False, f"expected True or False{where}, got {_describe(actual)}")
+            return Verdict(False, f"expected True or False{where}, got {_describe(actual, show)}")
         ok = bool(actual) == bool(expected)
         return Verdict(ok, "" if ok else (f"expected {bool(expected)}{where}" if show else f"wrong answer{where}"))
     if _scalar_like(expected):
@@ -119,7 +142,7 @@ def _compare(kind, actual, expected, opts, show, path):
 
 def _compare_sequence(kind, actual, expected, opts, show, path):
     if type(actual) not in (tuple, list):
-        return Verdict(False, f"expected a tuple of {len(expected)} values, got {_describe(actual)}")
+        return Verdict(False, f"expected a tuple of {len(expected)} values, got {_describe(actual, show)}")
     if len(actual) != len(expected):
         return Verdict(False, f"expected {len(expected)} values, got {len(actual)}")
     labels = opts.get("labels") or [f"item {i}" for i in range(len(expected))]
@@ -135,7 +158,7 @@ def _compare_sequence(kind, actual, expected, opts, show, path):
 
 def _compare_dict(kind, actual, expected, opts, show, path):
     if type(actual) is not dict:
-        return Verdict(False, f"expected a dict with keys {sorted(expected)}, got {_describe(actual)}")
+        return Verdict(False, f"expected a dict with keys {sorted(expected)}, got {_describe(actual, show)}")
     missing = sorted(set(expected) - set(actual))
     if missing:
         return Verdict(False, f"missing keys {missing}")
@@ -156,7 +179,7 @@ def _compare_scalar(kind, actual, expected, opts, show, where):
             + (" (np.dot of two column vectors gives a (1, 1) array)" if actual.shape == (1, 1) else ""),
         )
     if not _scalar_like(actual):
-        return Verdict(False, f"expected a number{where}, got {_describe(actual)}")
+        return Verdict(False, f"expected a number{where}, got {_describe(actual, show)}")
     a = float(actual)
     e = float(expected)
     if kind == "equal" and type(expected) is not float and type(expected) not in NUMPY_FLOAT_TYPES:
@@ -189,10 +212,10 @@ def _compare_array(kind, actual, expected, opts, show, where):
         if _scalar_like(actual) and expected.size > 1:
             return Verdict(False, f"expected an array of shape {expected.shape}{where}, got a single number")
         if not _scalar_like(actual):
-            return Verdict(False, f"expected a numpy array{where}, got {_describe(actual)}")
+            return Verdict(False, f"expected a numpy array{where}, got {_describe(actual, show)}")
         actual = np.asarray(float(actual))
     if actual.dtype.kind not in "biuf":
-        return Verdict(False, f"expected numbers{where}, got an array of dtype {actual.dtype}")
+        return Verdict(False, f"expected numbers{where}, got an array of {_dtype(actual, show)}")
     if actual.shape != expected.shape:
         return Verdict(False, _shape_message(actual.shape, expected.shape, where))
     if expected.dtype.kind == "f" and actual.dtype.kind in "iub" and kind == "close":
@@ -325,7 +348,7 @@ def _bound(kind, actual, bound, show):
     if type(actual) is np.ndarray and actual.ndim > 0:
         return Verdict(False, f"expected a single number, got an array of shape {actual.shape}")
     if not _scalar_like(actual):
-        return Verdict(False, f"expected a number, got {_describe(actual)}")
+        return Verdict(False, f"expected a number, got {_describe(actual, show)}")
     a, b = float(actual), float(bound)
     ok = a >= b if kind == "at_least" else a <= b
     if ok and not math.isnan(a):
@@ -338,9 +361,9 @@ def _bound(kind, actual, bound, show):
 def _accuracy(predicted, labels, min_accuracy, show):
     labels = np.asarray(labels).ravel()
     if type(predicted) is not np.ndarray:
-        return Verdict(False, f"expected an array of predicted labels, got {_describe(predicted)}")
+        return Verdict(False, f"expected an array of predicted labels, got {_describe(predicted, show)}")
     if predicted.dtype.kind not in "biuf":
-        return Verdict(False, f"expected numeric labels, got dtype {predicted.dtype}")
+        return Verdict(False, f"expected numeric labels, got an array of {_dtype(predicted, show)}")
     if predicted.ndim == 2 and predicted.shape[1] > 1:
         if predicted.shape[0] == 1 and predicted.size == labels.size:
             return Verdict(False, "expected one label per example, got a (1, m) row: flatten it with .ravel()")
@@ -447,9 +470,17 @@ def _as_expected(e):
 def no_overflow(f, *args, **kwargs):
     """Call ``f(*args, **kwargs)`` with numpy overflow and 0/0 turned into errors.
 
-    Stability checks wrap the call in this: a naive ``np.exp(-z)`` can still give
-    the right numbers (1 / (1 + inf) is 0) and only print a RuntimeWarning, which
-    is easy to miss and shown once per session. Here it raises FloatingPointError.
+    A tool for exploring your own code: ``no_overflow(sigmoid, z)`` raises
+    FloatingPointError where a naive ``np.exp(-z)`` would only print a
+    RuntimeWarning (easy to miss, and shown once per session), even when the
+    numbers happen to come out right.
+
+    Graded checks never use it: the function under test can switch numpy's
+    error state back off (``np.errstate(all="ignore")``), so a verdict that
+    relied on it could be defeated. Stability tests judge the returned values
+    instead, on inputs where unstable formulas give inf, nan or 0 instead of
+    a tiny number, with a relative tolerance and no absolute one
+    (``check_close(..., rtol=1e-6, atol=0.0)``).
     """
     __tracebackhide__ = True
     with np.errstate(over="raise", invalid="raise", divide="raise"):
