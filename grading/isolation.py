@@ -68,6 +68,12 @@ def prctl(option, arg=0):
     _check(_libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg), 0, 0, 0), f"prctl {option}")
 
 
+def in_initial_user_namespace():
+    """True on the host itself: mounts made here would change the machine, not a sandbox."""
+    with open("/proc/self/uid_map") as f:
+        return f.read().split() == ["0", "0", "4294967295"]
+
+
 def mounts():
     """{mount point: (filesystem type, device, options)} of this mount namespace; the top mount wins."""
     found = {}

@@ -93,6 +93,8 @@ class Zygote:
         """Make what all kernels share unchangeable: every mount under /dev read-only."""
         if not self.isolated:
             return
+        if iso.in_initial_user_namespace():  # never remount the host's /dev, whoever started us
+            raise Damaged("the fork server is not inside its sandbox (initial user namespace)")
         for point, (_fs, _dev, opts) in iso.mounts().items():
             if point == "/dev" or point.startswith("/dev/"):
                 iso.remount(point, iso.MS_RDONLY | _flags(opts))

@@ -477,3 +477,13 @@ def test_without_bubblewrap_grading_refuses_with_the_fix_in_one_line():
 def test_unconfined_is_an_explicit_opt_out():
     out = _factory_in_subprocess(dict(os.environ, COURSE_NO_BWRAP="1"), unconfined=True)
     assert out.strip() == "kernel started False", out
+
+
+def test_the_fork_server_never_remounts_the_hosts_dev():
+    """Run on the host by mistake (say, as root in a test), it refuses before touching any mount."""
+    from grading.zygote import Damaged, Zygote
+
+    before = open("/proc/self/mountinfo").read()
+    with pytest.raises(Damaged, match="not inside its sandbox"):
+        Zygote({"isolated": True}).setup()
+    assert open("/proc/self/mountinfo").read() == before
