@@ -30,7 +30,7 @@ test: system-test $(STAMP)  ## all tests: library, notebooks (nbval), grading pi
 demo: system-grade $(STAMP)  ## the main job: release, grade synthetic submissions, feedback, report
 	$(VENV)/bin/course demo
 
-lab: $(STAMP)  ## JupyterLab for students (release/ notebooks, Validate, widgets)
+lab: $(STAMP)  ## JupyterLab for students on work/ (own copies of release/, never overwritten; Validate, widgets)
 	$(VENV)/bin/course lab
 
 instructor: $(STAMP)  ## JupyterLab with nbgrader's instructor tools (formgrader, create assignment)
