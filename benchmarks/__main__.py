@@ -22,7 +22,7 @@ def _print(title, rows):
 
 
 def main(argv):
-    which = argv or ["nn", "grading"]
+    which = argv or ["nn", "conv", "grading"]
     out = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": platform.platform(), "cpus": os.cpu_count()}
     if "nn" in which:
         from . import nn_step
@@ -30,6 +30,12 @@ def main(argv):
         rows = nn_step.run()
         _print("course_lib training step", rows)
         out["nn"] = rows
+    if "conv" in which:
+        from . import conv_step
+
+        rows = conv_step.run()
+        _print("course_lib conv net training step", rows)
+        out["conv"] = rows
     if "grading" in which:
         from . import grading
 

@@ -16,6 +16,7 @@ import numpy as np
 from matplotlib import pyplot as plt
 from matplotlib.collections import LineCollection
 from matplotlib.colors import LinearSegmentedColormap
+from matplotlib.patches import FancyBboxPatch
 
 # Okabe & Ito (2008), "Color Universal Design".
 BLUE, ORANGE, GREEN, VERMILLION = "#0072B2", "#E69F00", "#009E73", "#D55E00"
@@ -359,14 +360,79 @@ def _unit_y(n_slots):
     return (n_slots - 1) / 2 - np.arange(n_slots)
 
 
+def _has_image_layers(model):
+    """True for a Sequential with image layers (Conv2D, MaxPooling2D, Flatten): their input is (h, w, c)."""
+    layers = getattr(model, "layers", None) or []
+    return any(layer.input_dim is not None and not np.isscalar(layer.input_dim) for layer in layers)
+
+
+def _box_label(layer):
+    """Kind and settings of one layer, from its public attributes: "Conv2D\\n8 × 3×3\\nvalid, relu"."""
+    kind = type(layer).__name__
+    if hasattr(layer, "filters"):
+        (kh, kw), (sh, sw) = layer.kernel_size, layer.strides
+        detail = f"{layer.filters} × {kh}×{kw}"
+        if (sh, sw) != (1, 1):
+            detail += f", stride {sh}" if sh == sw else f", stride {sh}×{sw}"
+        detail += f"\n{layer.padding}, {layer.activation.name}"
+    elif hasattr(layer, "pool_size"):
+        detail = f"{layer.pool_size[0]}×{layer.pool_size[1]}"
+    elif hasattr(layer, "units"):
+        detail = f"{layer.units}, {layer.activation.name}"
+    elif hasattr(layer, "rate"):
+        detail = f"rate {layer.rate:g}"
+    else:
+        detail = ""
+    return f"{kind}\n{detail}" if detail else kind
+
+
+def _shape_text(dim):
+    return str(tuple(dim)) if not np.isscalar(dim) else f"({dim},)"
+
+
+def plot_layers(model, ax=None, title=None):
+    """Draw a model as a chain of labelled boxes, one per layer, for conv nets.
+
+    Each box names the layer and its settings, its output shape and its
+    parameter count (pooling and Flatten have none). Returns the Axes.
+    """
+    if not getattr(model, "built", False):
+        raise ValueError("Build the model first (give the first layer input_shape=...).")
+    boxes = [("input", _shape_text(model.layers[0].input_dim), None, SKY)]
+    for layer in model.layers:
+        n = sum(p.size for p in layer.params)
+        fill = GREEN if hasattr(layer, "filters") else ORANGE if hasattr(layer, "units") else YELLOW
+        boxes.append((_box_label(layer), _shape_text(layer.output_dim), n, fill))
+    ax = _new_ax(ax, figsize=(min(1.9 * len(boxes) + 0.4, 13.0), 2.8))
+    for i, (label, shape, n, fill) in enumerate(boxes):
+        ax.add_patch(
+            FancyBboxPatch((i - 0.4, -0.5), 0.8, 1.0, boxstyle="round,pad=0.02", fc=fill, ec="black", alpha=0.85)
+        )
+        ax.text(i, 0.2, label, ha="center", va="center", fontsize="small")
+        ax.text(i, -0.28, shape, ha="center", va="center", fontsize="small", family="monospace")
+        if n is not None:
+            ax.text(i, -0.62, f"{n} params", ha="center", va="top", fontsize="x-small", color="#444444")
+        if i:
+            ax.annotate("", (i - 0.42, 0), (i - 0.58, 0), arrowprops={"arrowstyle": "->", "lw": 1.2})
+    ax.set_xlim(-0.55, len(boxes) - 0.45)
+    ax.set_ylim(-0.95, 0.7)
+    ax.axis("off")
+    ax.set_title(f"{model.count_params()} parameters" if title is None else title)
+    return ax
+
+
 def plot_network(model_or_sizes, ax=None, title=None):
     """Draw a fully connected network: units as circles in columns, weights as lines.
 
     model_or_sizes: a built Sequential, or layer sizes such as [2, 3, 1].
     For a Sequential the lines show the weights: colour = sign (blue w > 0,
     vermillion w < 0) and width ∝ |w|. Layers with more than 12 units show
-    their first and last 5 units around a "⋮". Returns the Axes.
+    their first and last 5 units around a "⋮". A model with image layers
+    (Conv2D, MaxPooling2D, Flatten) is drawn as labelled boxes with their
+    output shapes instead (see ``plot_layers``). Returns the Axes.
     """
+    if _has_image_layers(model_or_sizes):
+        return plot_layers(model_or_sizes, ax=ax, title=title)
     sizes, acts, weights = _describe_network(model_or_sizes)
     L = len(sizes) - 1
     ax = _new_ax(ax, figsize=(min(1.9 * (L + 1) + 1.2, 9.0), 4.2))

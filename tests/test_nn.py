@@ -347,3 +347,28 @@ def test_fit_shows_a_progress_bar_only_when_verbose(capsys):
     model.fit(X, y, epochs=3, verbose=1)
     out = capsys.readouterr().out
     assert "3/3" in out and "loss=" in out
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_backward_equals_dA_times_the_derivative_bit_for_bit(name, dtype):
+    # sigmoid, tanh and relu backpropagate through shortcuts (reusing A, a boolean mask);
+    # they must give exactly dA * g'(Z), signed zeros included, so training is unchanged.
+    rng = np.random.default_rng(3)
+    Z = rng.normal(0, 3, size=(6, 5)).astype(dtype)
+    Z[0, :4] = [0.0, -0.0, 40.0, -40.0]
+    dA = rng.normal(size=Z.shape).astype(dtype)
+    act = ACTIVATIONS[name]
+    got = act.backward(dA, Z, act(Z))
+    expected = dA * act.derivative(Z)
+    assert got.dtype == expected.dtype == dtype
+    assert got.tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fused_softmax_cross_entropy_gradient_is_exactly_softmax_minus_targets(dtype):
+    rng = np.random.default_rng(4)
+    Z = rng.normal(0, 5, size=(7, 4)).astype(dtype)
+    Y = np.eye(4, dtype=dtype)[rng.integers(0, 4, size=7)]
+    _, dZ = nn.softmax_cross_entropy_with_logits(Z, Y)
+    assert dZ.tobytes() == ((nn.softmax(Z) - Y) / 7).tobytes()

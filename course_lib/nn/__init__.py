@@ -1,4 +1,6 @@
-"""A small, vectorized neural-network library: rows are examples, Z = X @ W + b."""
+"""A small, vectorized neural-network library: rows are examples, Z = X @ W + b.
+
+Images are channels-last, (m, height, width, channels), as in Keras (see conv.py)."""
 
 from .activations import (
     ACTIVATIONS,
@@ -11,6 +13,7 @@ from .activations import (
     tanh,
 )
 from .callbacks import Callback, EarlyStopping, History
+from .conv import Conv2D, Flatten, MaxPooling2D, conv_backward, conv_forward, maxpool_backward, maxpool_forward
 from .initializers import (
     INITIALIZERS,
     get_initializer,
@@ -40,16 +43,21 @@ __all__ = [
     "LOSSES",
     "Adam",
     "Callback",
+    "Conv2D",
     "Dense",
     "Dropout",
     "EarlyStopping",
+    "Flatten",
     "History",
     "Layer",
+    "MaxPooling2D",
     "SGD",
     "Sequential",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "categorical_cross_entropy",
+    "conv_backward",
+    "conv_forward",
     "dense_backward",
     "dense_forward",
     "get_activation",
@@ -61,6 +69,8 @@ __all__ = [
     "he_normal",
     "he_uniform",
     "identity",
+    "maxpool_backward",
+    "maxpool_forward",
     "mse_loss",
     "random_normal",
     "relu",

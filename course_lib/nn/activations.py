@@ -5,8 +5,9 @@ which normalises each row: ``Z: (m, K) -> A: (m, K)``. Inputs keep their float
 dtype, so a float32 network stays float32.
 
 ``backward(dA, Z, A)`` is the vector-Jacobian product dZ = dA * g'(Z) used by
-backpropagation. Elementwise activations could use ``derivative`` directly;
-softmax couples the entries of a row, so it needs the general form.
+backpropagation. Elementwise activations use ``derivative`` (sigmoid and tanh
+write it in terms of A, which the forward pass already computed); softmax
+couples the entries of a row, so it needs the general form.
 """
 
 from collections.abc import Callable
@@ -17,7 +18,7 @@ import numpy as np
 
 def _float(z):
     z = np.asarray(z)
-    return z if np.issubdtype(z.dtype, np.floating) else z.astype(np.float64)
+    return z if z.dtype.kind == "f" else z.astype(np.float64)
 
 
 def identity(z):
@@ -61,7 +62,7 @@ def tanh_derivative(z):
 def relu(z):
     """ReLU(z) = max(0, z)."""
     z = _float(z)
-    return np.maximum(z, 0, dtype=z.dtype)
+    return np.maximum(z, 0.0)  # a Python 0.0 keeps z's dtype (float32 stays float32)
 
 
 def relu_derivative(z):
@@ -100,6 +101,20 @@ def _elementwise_backward(derivative):
     return backward
 
 
+# σ' and tanh' written with a = g(z), which the forward pass already computed:
+# reusing it saves evaluating g(z) a second time during backpropagation.
+def _sigmoid_backward(dA, Z, A):
+    return dA * (A * (1.0 - A))  # σ'(z) = a (1 − a)
+
+
+def _tanh_backward(dA, Z, A):
+    return dA * (1.0 - A * A)  # tanh'(z) = 1 − a²
+
+
+def _relu_backward(dA, Z, A):
+    return dA * (Z > 0)  # ReLU'(z) as a mask: True and False multiply as 1 and 0
+
+
 def _softmax_backward(dA, Z, A):
     # Row-wise Jacobian-vector product: J = diag(a) - a aᵀ, so dZ = a * (dA - <dA, a>).
     return A * (dA - np.sum(dA * A, axis=-1, keepdims=True))
@@ -118,15 +133,16 @@ class Activation:
         return self.fn(z)
 
 
-def _make(name, fn, derivative):
-    return Activation(name, fn, derivative, _elementwise_backward(derivative))
+def _make(name, fn, derivative, backward=None):
+    """An elementwise activation; its backward is dA * g'(Z) unless given."""
+    return Activation(name, fn, derivative, backward or _elementwise_backward(derivative))
 
 
 ACTIVATIONS = {
     "identity": _make("identity", identity, identity_derivative),
-    "sigmoid": _make("sigmoid", sigmoid, sigmoid_derivative),
-    "tanh": _make("tanh", tanh, tanh_derivative),
-    "relu": _make("relu", relu, relu_derivative),
+    "sigmoid": _make("sigmoid", sigmoid, sigmoid_derivative, _sigmoid_backward),
+    "tanh": _make("tanh", tanh, tanh_derivative, _tanh_backward),
+    "relu": _make("relu", relu, relu_derivative, _relu_backward),
     "softplus": _make("softplus", softplus, softplus_derivative),
     "softmax": Activation("softmax", softmax, None, _softmax_backward),
 }

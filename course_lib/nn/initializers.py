@@ -1,4 +1,5 @@
-"""Weight initializers. Each maps ``(shape, seed) -> array`` with shape (n_in, n_out).
+"""Weight initializers. Each maps ``(shape, seed) -> array`` with shape (n_in, n_out)
+(or a conv kernel (kh, kw, c_in, c_out): n_in = kh·kw·c_in, n_out = kh·kw·c_out).
 
 * zeros: every unit starts identical and receives the same gradient, so the
   units never become different (the symmetry problem of week 4).
@@ -14,9 +15,12 @@ from .._rng import as_rng
 
 
 def _fans(shape):
-    if len(shape) != 2:
-        raise ValueError(f"Initializers expect a (n_in, n_out) shape, got {shape}")
-    return shape[0], shape[1]
+    """(n_in, n_out). A conv kernel (kh, kw, c_in, c_out) connects each output to
+    kh·kw·c_in inputs and each input to kh·kw·c_out outputs, as in Keras."""
+    if len(shape) not in (2, 4):
+        raise ValueError(f"Initializers expect a (n_in, n_out) or (kh, kw, c_in, c_out) shape, got {shape}")
+    receptive = int(np.prod(shape[:-2]))
+    return receptive * shape[-2], receptive * shape[-1]
 
 
 def zeros(shape, seed=None, dtype=np.float64):

@@ -106,6 +106,10 @@ class Dense(Layer):
         self._cache = None
 
     def build(self, input_dim, rng, dtype):
+        if not np.isscalar(input_dim):
+            raise ValueError(
+                f"{self!r} needs flat features but receives shape {tuple(input_dim)}; add Flatten() before it"
+            )
         self.input_dim, self.output_dim = int(input_dim), self.units
         shape = (self.input_dim, self.units)
         self.W = np.asarray(self.kernel_initializer(shape, seed=rng, dtype=dtype), dtype=dtype)

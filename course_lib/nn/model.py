@@ -68,7 +68,7 @@ class Sequential:
         """Create every layer's weights for inputs with ``input_dim`` features."""
         if not self.layers:
             raise ValueError("The model has no layers yet; add some with model.add(Dense(...)).")
-        self._build_from(0, input_dim)
+        self._build_from(0, input_dim if np.isscalar(input_dim) else tuple(input_dim))
 
     def _build_from(self, start, n_in):
         for layer in self.layers[start:]:
@@ -84,10 +84,14 @@ class Sequential:
         return bool(self.layers) and all(layer.built for layer in self.layers)
 
     def _ensure_built(self, X):
+        if X.ndim < 2:
+            raise ValueError(f"X must have one row per example, shape (m, ...), got {X.shape}")
         if not self.built:
-            self.build(X.shape[1])
-        if X.ndim != 2 or X.shape[1] != self.layers[0].input_dim:
-            raise ValueError(f"X must have shape (m, {self.layers[0].input_dim}) (rows are examples), got {X.shape}")
+            self.build(X.shape[1] if X.ndim == 2 else X.shape[1:])  # images: (m, h, w, c)
+        expected = _shape(self.layers[0].input_dim)
+        if X.shape[1:] != expected:
+            dims = ", ".join(map(str, expected))
+            raise ValueError(f"X must have shape (m, {dims}) (rows are examples), got {X.shape}")
 
     # ----- weights --------------------------------------------------------
     def _params(self):
@@ -123,7 +127,8 @@ class Sequential:
         for i, layer in enumerate(self.layers):
             name = layer.name or f"{type(layer).__name__.lower()}_{i}"
             n = sum(p.size for p in layer.params)
-            rows.append((f"{name} ({type(layer).__name__})", f"(None, {layer.output_dim})", str(n)))
+            shape = ", ".join(["None", *map(str, _shape(layer.output_dim))])
+            rows.append((f"{name} ({type(layer).__name__})", f"({shape})", str(n)))
         widths = [max(len(r[c]) for r in rows) + 2 for c in range(3)]
         line = "-" * sum(widths)
         out = [line] + ["".join(r[c].ljust(widths[c]) for c in range(3)) for r in rows[:1]]
@@ -235,10 +240,11 @@ class Sequential:
             total, correct = 0.0, 0
             for start in range(0, m, batch):
                 idx = order[start : start + batch]
-                value, A = self.train_step(X[idx], y[idx])
+                X_batch, y_batch = X[idx], y[idx]
+                value, A = self.train_step(X_batch, y_batch)
                 total += value * len(idx)
                 if self.metrics:
-                    correct += _n_correct(A, y[idx])
+                    correct += _n_correct(A, y_batch)
             logs = {"loss": total / m}
             if self.metrics:
                 logs["accuracy"] = correct / m
@@ -290,12 +296,17 @@ class Sequential:
         return f"Sequential([{inner}])"
 
 
+def _shape(dim):
+    """A layer size as a shape tuple: 64 -> (64,), (8, 8, 1) stays."""
+    return (int(dim),) if np.isscalar(dim) else tuple(int(n) for n in dim)
+
+
 def _n_correct(A, y):
     """Number of correct predictions: threshold ½ for one output, argmax otherwise."""
     if A.shape[1] == 1:
-        return int(np.sum((A[:, 0] > 0.5) == (y.reshape(len(y), -1)[:, 0] > 0.5)))
+        return int(np.count_nonzero((A[:, 0] > 0.5) == (y.reshape(len(y), -1)[:, 0] > 0.5)))
     labels = y if y.ndim == 1 else y.argmax(axis=1)
-    return int(np.sum(A.argmax(axis=1) == labels))
+    return int(np.count_nonzero(A.argmax(axis=1) == labels))  # faster than np.sum on booleans
 
 
 def _progress(epochs, verbose):
