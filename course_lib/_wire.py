@@ -196,3 +196,77 @@ def reference(cell, index, kind, name, actual, expected, options, hidden):
         "mistakes": {str(k): encode(v) for k, v in mistakes.items()},
     }
     _publish(REFERENCE_MIME, payload)
+
+
+# ----- own work: runtime tripwires (grading kernel) ------------------------------
+# While a test cell's probes run, the exercise's forbidden course_lib functions are
+# wrapped; a call made while the exercise's own function is running (directly or through
+# any helper) is reported once per target, by its index in the trusted declaration (the
+# grader maps it back to a name). Calls the test cell or the notebook's demo code make on
+# their own do not count. This can only take points away: a kernel that skips it is
+# still checked statically.
+OWNWORK_MIME = "application/vnd.nn-course.ownwork+json"
+_ARMED = []  # (namespace dict, key, original)
+
+
+def arm(cell, targets, names=()):
+    """Wrap the course_lib ``targets`` until ``disarm``; ``names`` are the exercise's own names."""
+    import importlib
+    import sys
+    import types
+
+    disarm()
+    user_ns = sys._getframe(1).f_globals
+    codes = {user_ns[n].__code__ for n in names if isinstance(user_ns.get(n), types.FunctionType)}
+    wrappers, reported = {}, set()
+
+    def report(i):
+        if i not in reported:
+            reported.add(i)
+            _publish(OWNWORK_MIME, {"cell": str(cell), "tripped": i})
+
+    def wrap(i, fn):
+        def tripwire(*args, **kwargs):
+            if _inside(sys._getframe(1), codes):
+                report(i)
+            return fn(*args, **kwargs)
+
+        return tripwire
+
+    for i, target in enumerate(targets):
+        module, _, attr = target.rpartition(".")
+        if not module.startswith("course_lib"):
+            continue
+        try:
+            fn = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError):
+            continue
+        if isinstance(fn, types.FunctionType) and id(fn) not in wrappers:  # classes stay as they are
+            wrappers[id(fn)] = (fn, wrap(i, fn), i)
+    spaces = [vars(m) for name, m in list(sys.modules.items()) if name.split(".")[0] == "course_lib"]
+    for ns in spaces + [user_ns]:
+        for key, value in list(ns.items()):
+            if id(value) in wrappers and wrappers[id(value)][0] is value:
+                _ARMED.append((ns, key, value))
+                ns[key] = wrappers[id(value)][1]
+    for name in names:  # the exercise's own name bound to course_lib's function
+        value = user_ns.get(name)
+        for fn, wrapper, i in wrappers.values():
+            if value is fn or value is wrapper:
+                report(i)
+
+
+def _inside(frame, codes):
+    """True when one of the exercise's functions (code objects ``codes``) is on the stack."""
+    while frame is not None:
+        if frame.f_code in codes:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def disarm():
+    """Put every wrapped function back."""
+    while _ARMED:
+        ns, key, original = _ARMED.pop()
+        ns[key] = original

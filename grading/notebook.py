@@ -271,6 +271,7 @@ def lint(spec):
         if c.role == "solution" and c.cell_type == "code":
             if "### BEGIN SOLUTION" not in c.source:
                 problems.append(f"{c.grade_id}: solution cell without ### BEGIN SOLUTION")
+            problems += _own_work_problems(c)
             try:
                 for node in ast.parse(c.source).body:
                     if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
@@ -298,6 +299,19 @@ def lint(spec):
                     f"{', '.join(bad)}; the grader would compute them from the solution instead"
                 )
     return problems
+
+
+def _own_work_problems(cell):
+    """Each declared not_delegate target exists (tests/test_ownwork.py requires a declaration per exercise)."""
+    from course_lib.ownwork import resolve_path
+
+    from .ownwork import declared
+
+    targets = declared(cell.metadata) or []
+    roots = {t.split(".")[0] for t in targets}
+    return [
+        f"{cell.grade_id}: not_delegate target {t!r} does not exist" for t in targets if resolve_path(t, roots) is None
+    ]
 
 
 # ----- merging a submission into the trusted skeleton ----------------------
@@ -406,10 +420,15 @@ def _plain(cell):
 
 def prepare_for_run(merged_nb, spec, mode="probe"):
     """Copy of the merged notebook with every test cell rewritten for ``mode``."""
+    from .ownwork import tripwire_lines  # ownwork imports this module
+
     nb = nbformat.from_dict(merged_nb)
     tests = {c.grade_id for c in spec.test_cells}
+    wires = tripwire_lines(spec) if mode == "probe" else {}
     for cell in nb.cells:
         gid = _grade_id_of(cell)
         if gid in tests:
             cell.source = rewrite(cell.source, gid, mode)
+            if gid in wires:  # own-work tripwires around this exercise's probes
+                cell.source = wires[gid][0] + cell.source + wires[gid][1]
     return nb
