@@ -12,7 +12,9 @@ c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file
 c.CourseDirectory.root = "."
 c.CourseDirectory.course_id = "nn-course"
 c.CourseDirectory.db_url = "sqlite:///gradebook.db"
-c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
+# grading.json is the grader's record (with tracebacks for the instructor): nbgrader never copies
+# it, e.g. from autograded/ into feedback/, nor takes one from a student's folder.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "grading.json"]
 
 # Solutions are replaced by this stub in the student version.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
@@ -23,3 +25,21 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # outputs are already reduced to text and images (grading/inert.py); sanitizing here too means
 # an HTML or JavaScript output that reaches a notebook some other way is still cleaned.
 c.HTMLExporter.sanitize_html = True
+
+# `nbgrader generate_feedback` (formgrader's Generate Feedback) must never show hidden tests
+# (nbgrader issues #917, #1363). ClearHiddenTestOutputs is nbgrader's ClearHiddenTests that also
+# drops the outputs hidden tests made; ClearMarkScheme removes rubrics. The hook then replaces
+# the page of every submission `course grade` graded with the page `course feedback` writes, so
+# both commands give a student the same page (grading/feedback.py).
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "grading.feedback.ClearHiddenTestOutputs",
+    "nbgrader.preprocessors.ClearMarkScheme",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
+c.GenerateFeedback.post_convert_hook = "grading.feedback.nbgrader_feedback_hook"
+
+# Late submissions: nbgrader's LateSubmissionPlugin with the due date set in the gradebook
+# (formgrader's Manage Assignments). `course grade` uses the same plugin and settings
+# (AssignLatePenalties.plugin_class may name an instructor's own plugin class).
+c.LateSubmissionPlugin.penalty_method = "none"

@@ -1,10 +1,13 @@
 """The `course` command: instructor tooling around nbgrader.
 
-Every subcommand has --help. Errors are printed as one clear message (exit
-status 2); --debug shows the traceback too.
+Every subcommand has --help. Global options (--course, --db, --debug) may come
+before or after the subcommand. An error is one line on stderr (exit status 2);
+--debug or COURSE_DEBUG=1 shows the traceback too. `course grade` and `course
+collect` exit 1 when a submission could not be graded or imported.
 """
 
 import argparse
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -14,7 +17,9 @@ from .text import for_terminal
 
 
 def _course(args):
-    return Course.load(args.course, db_url=args.db)
+    course = Course.load(args.course, db_url=args.db)
+    args.db_url = course.db_url  # for a gradebook error raised deep inside nbgrader
+    return course
 
 
 def cmd_release(args):
@@ -40,7 +45,7 @@ def cmd_collect(args):
 
 
 def cmd_grade(args):
-    from .pipeline import check_scheduler_address, grade_weeks
+    from .pipeline import grade_weeks
     from .sandbox import Limits
 
     course = _course(args)
@@ -57,7 +62,7 @@ def cmd_grade(args):
         course,
         weeks,
         workers=args.workers,
-        scheduler=check_scheduler_address(args.scheduler) if args.scheduler else None,
+        scheduler=args.scheduler,  # checked (and tried) before anything is graded
         force=args.force,
         students=args.students.split(",") if args.students else None,
         progress=not args.quiet,
@@ -67,7 +72,8 @@ def cmd_grade(args):
     )
     for week, summary in summaries.items():
         print(f"== {week} ==\n{summary.table()}\n" if len(summaries) > 1 else summary.table())
-    return 1 if any(s.errors for s in summaries.values()) else 0  # grading errors: rerun to regrade them
+    # A FAILED submission or a grading error (rerun to regrade it) must stop a script: exit 1.
+    return 1 if any(s.failed or s.errors for s in summaries.values()) else 0
 
 
 def cmd_feedback(args):
@@ -97,6 +103,14 @@ def cmd_report(args):
     return 0
 
 
+def cmd_similarity(args):
+    from .similarity import find_similar
+
+    course = _course(args)
+    print(find_similar(course, course.check_week(args.week)).table())
+    return 0  # a flag asks the instructor for a look; it is not an error
+
+
 def cmd_demo(args):
     from .demo import run_demo
 
@@ -107,6 +121,16 @@ def cmd_lab(args):
     from .lab import run_lab
 
     return run_lab(_course(args), instructor=args.instructor, port=args.port, no_browser=args.no_browser)
+
+
+def cmd_publish(args):
+    from .publish import publish
+
+    dest, written, removed = publish(_course(args), args.dir)
+    print(f"student edition: {for_terminal(dest)} ({len(written)} file(s) written, {len(removed)} removed)")
+    if not (dest / ".git").exists():
+        print("next: cd there, `git init && git add -A && git commit`, and push it where students clone from")
+    return 0
 
 
 def cmd_doctor(args):
@@ -126,27 +150,97 @@ def cmd_doctor(args):
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line, like every other error of the CLI."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {for_terminal(message, 500)} (see {self.prog} --help)\n")
+
+
+def _version():
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("nn-course")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+def _worker_count(text):
+    """--workers: 0 (serial, in this process) or a positive number of worker processes."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(
+            f"expected 0 (grade in this process, one at a time) or a positive number of workers, got {text!r}"
+        )
+    return n
+
+
+def _global_options(parser, defaults=True):
+    """The options every command takes, before or after its name.
+
+    On a subcommand they default to SUPPRESS, so an option given before the
+    subcommand is not reset by the subcommand's own default.
+    """
+
+    def default(value):
+        return value if defaults else argparse.SUPPRESS
+
+    if not defaults:
+        parser = parser.add_argument_group("global options (also accepted before the command)")
+    parser.add_argument("--course", default=default("."), help="course directory (default: current directory)")
+    parser.add_argument(
+        "--db",
+        default=default(None),
+        help="gradebook URL, e.g. postgresql://user@host/db (default: $COURSE_DB_URL, else nbgrader_config.py)",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", default=default(False), help="show tracebacks (as COURSE_DEBUG=1 does)"
+    )
+    parser.add_argument("--version", action="version", version=f"course {_version()}", help="print the version")
+
+
+COLLECT_HELP = """Import a folder or .zip of submissions into submitted/<student>/<week>/.
+
+Layouts:
+  <student>/<week>/<notebook>.ipynb      one folder per student and week
+  <student>/<notebook>.ipynb             with --week
+  Canvas's "Download Submissions" zip: files at the top level, no folders, named
+  <name>_[LATE_]<user id>_<attachment id>_<file>, e.g.
+  smithjohn_12345_67890_week1_linear_regression.ipynb. The student id is <name>
+  (Canvas's lastnamefirstname); the week is --week, else the notebook's own name
+  (Canvas's "-1", "-2" for a re-uploaded file is dropped). Two Canvas users with
+  one <name> are both rejected: rename one file by hand.
+
+A newer submission replaces the current one (kept in submitted/.history/);
+a fault in one student's files rejects that student alone, with the reason.
+Exit status 1 when any student was rejected."""
+
+
 def build_parser():
-    ap = argparse.ArgumentParser(
-        prog="course", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--course", default=".", help="course directory (default: current directory)")
-    ap.add_argument(
-        "--db", default=None, help="gradebook URL, e.g. postgresql://user@host/db (default: nbgrader_config.py, sqlite)"
-    )
-    ap.add_argument("--debug", action="store_true", help="show tracebacks")
+    ap = _Parser(prog="course", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _global_options(ap)
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
     p = sub.add_parser("release", help="generate the student version of a week into release/ (nbgrader)")
-    p.add_argument("week", nargs="?")
+    p.add_argument("week", nargs="?", help="the week to release, e.g. week1_linear_regression")
     p.add_argument("--all", action="store_true", help="every week in source/")
     p.set_defaults(func=cmd_release)
 
-    p = sub.add_parser("collect", help="import a folder or .zip of submissions into submitted/<student>/<week>/")
+    p = sub.add_parser(
+        "collect",
+        help="import a folder or .zip of submissions into submitted/<student>/<week>/",
+        description=COLLECT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument(
         "path",
-        help="a folder or zip with <student>/<week>/<notebook>.ipynb (or <student>/<notebook>.ipynb with --week)",
+        help="a folder or zip with <student>/<week>/<notebook>.ipynb (or <student>/<notebook>.ipynb with --week), "
+        "or Canvas's flat download (see above)",
     )
     p.add_argument("--week", help="the week, when the archive has no week folders")
     p.set_defaults(func=cmd_collect)
@@ -157,9 +251,14 @@ def build_parser():
     p.add_argument("weeks", nargs="*", metavar="WEEK", help="one or more weeks")
     p.add_argument("--all", action="store_true", help="every week in source/, in one grading session")
     p.add_argument(
-        "--workers", type=int, default=None, help="local worker processes (default: one per CPU; 0 = in this process)"
+        "--workers",
+        type=_worker_count,
+        default=None,
+        help="local worker processes (default: one per CPU; 0 = serial, in this process)",
     )
-    p.add_argument("--scheduler", help="use an existing dask.distributed cluster, e.g. tcp://host:8786")
+    p.add_argument(
+        "--scheduler", help="use an existing dask.distributed cluster, e.g. tcp://host:8786 (tried first, for 5 s)"
+    )
     p.add_argument("--force", action="store_true", help="regrade submissions that are already graded")
     p.add_argument("--students", help="comma-separated student ids (default: all)")
     p.add_argument("--cell-timeout", type=float, default=60.0, help="seconds per cell (default 60)")
@@ -180,7 +279,7 @@ def build_parser():
     p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("feedback", help="per-student HTML feedback (scores and failed checks; never hidden test code)")
-    p.add_argument("week")
+    p.add_argument("week", help="the graded week, e.g. week1_linear_regression")
     p.set_defaults(func=cmd_feedback)
 
     p = sub.add_parser("export", help="grades CSV, as nbgrader export writes it")
@@ -190,43 +289,73 @@ def build_parser():
     p = sub.add_parser(
         "report", help="HTML class report: score distribution, hardest exercises, common failures, grading time"
     )
-    p.add_argument("week")
+    p.add_argument("week", help="the graded week, e.g. week1_linear_regression")
     p.set_defaults(func=cmd_report)
 
+    p = sub.add_parser(
+        "similarity", help="pairs of near-identical solutions, and near-copies of the reference or course_lib"
+    )
+    p.add_argument("week", help="the week whose submissions are compared, e.g. week1_linear_regression")
+    p.set_defaults(func=cmd_similarity)
+
     p = sub.add_parser("demo", help="release all weeks, grade synthetic submissions, write feedback and reports")
-    p.add_argument("--workers", type=int, default=None)
+    p.add_argument(
+        "--workers",
+        type=_worker_count,
+        default=None,
+        help="local worker processes (default: one per CPU; 0 = serial, in this process)",
+    )
     p.add_argument("--students", type=int, default=8, help="synthetic students per week (default 8)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("lab", help="JupyterLab on the course (student mode; --instructor for nbgrader's tools)")
-    p.add_argument("--instructor", action="store_true")
-    p.add_argument("--port", type=int, default=None)
-    p.add_argument("--no-browser", action="store_true")
+    p.add_argument("--instructor", action="store_true", help="instructor mode: nbgrader's formgrader and tools")
+    p.add_argument(
+        "--port", type=int, default=None, help="port to serve on (default: JupyterLab's, 8888 or the next free one)"
+    )
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser (open the URL it prints)")
     p.set_defaults(func=cmd_lab)
+
+    p = sub.add_parser("publish", help="write the student edition (no solutions) into DIR, or update it there")
+    p.add_argument("dir", metavar="DIR", help="a new folder, or a previous edition (its .git and work/ are kept)")
+    p.set_defaults(func=cmd_publish)
 
     p = sub.add_parser("doctor", help="which sandbox protections this machine supports, and the course setup")
     p.set_defaults(func=cmd_doctor)
+    for command in sub.choices.values():  # every command, also one added later
+        _global_options(command, defaults=False)
     return ap
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    debug = args.debug or os.environ.get("COURSE_DEBUG", "") not in ("", "0")
     try:
         return args.func(args) or 0
     except KeyboardInterrupt:
         print("course: interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # noqa: BLE001 - the CLI's one place that turns errors into messages
-        if args.debug:
-            traceback.print_exc()
-        from .notebook import NotebookError
-
-        known = (CourseError, NotebookError, FileNotFoundError, PermissionError)
-        msg = str(e) if isinstance(e, known) else f"{type(e).__name__}: {e}"
-        print(f"course: error: {for_terminal(msg, 2000)}", file=sys.stderr)
-        if not isinstance(e, known) and not args.debug:
-            print("course: rerun with --debug for the full traceback", file=sys.stderr)
+        if debug:  # escaped too: exception text and paths in it may come from students
+            for line in traceback.format_exc().splitlines():
+                print(for_terminal(line, 5000), file=sys.stderr)
+        print(f"course: error: {_one_line(e, args, debug)}", file=sys.stderr)
         return 2
+
+
+def _one_line(error, args, debug):
+    """The error as one escaped line: the message of a known error, else its type and message."""
+    from sqlalchemy.exc import DBAPIError
+
+    from .gradebook import gradebook_problem
+    from .notebook import NotebookError
+
+    if isinstance(error, DBAPIError) and getattr(args, "db_url", None):  # raised inside nbgrader's own code
+        return for_terminal(gradebook_problem(args.db_url, error), 2000)
+    if isinstance(error, (CourseError, NotebookError, FileNotFoundError, PermissionError)):
+        return for_terminal(error, 2000)
+    hint = "" if debug else " (run with COURSE_DEBUG=1 for the traceback)"
+    return for_terminal(f"{type(error).__name__}: {error}", 2000) + hint
 
 
 if __name__ == "__main__":

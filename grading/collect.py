@@ -1,7 +1,8 @@
 """Import student submissions into submitted/<student>/<week>/.
 
 Accepts a folder or a .zip laid out as <student>/<week>/<files> (or
-<student>/<files> together with --week). Inputs are only read, never changed.
+<student>/<files> together with --week), or Canvas's flat "Download
+Submissions" zip (see ``CANVAS_FILE``). Inputs are only read, never changed.
 A newer submission replaces the current one, which moves to
 submitted/.history/, so nothing is ever lost; an older one goes to the
 history directly. Zip archives are checked before anything is extracted:
@@ -19,6 +20,7 @@ timestamp.txt itself, and that one is used as it is.
 
 import hashlib
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -35,6 +37,13 @@ from .validate import _walk
 MAX_UNZIPPED = 1 * 2**30
 MAX_MEMBERS = 20000
 MAX_RATIO = 200  # uncompressed / compressed, per archive
+
+# Canvas's "Download Submissions" zip holds every file at its top level, renamed
+# <name>_[LATE_]<user id>_<attachment id>_<original file name>, <name> being the
+# student's lastnamefirstname in lower case. That <name> becomes the student id.
+CANVAS_FILE = re.compile(r"(?P<name>[^_]+)_(?:(?P<late>LATE)_)?(?P<user>\d+)_(?P<attachment>\d+)_(?P<file>.+)")
+# Canvas adds "-1", "-2" before the extension of a re-uploaded file of the same name.
+CANVAS_COPY = re.compile(r"(?P<stem>.+)-\d+")
 
 
 @dataclass
@@ -72,9 +81,9 @@ def collect(course, path, week=None):
             raise CourseError(f"{path} is neither a folder nor a zip archive")
         with tempfile.TemporaryDirectory(prefix="nncollect-") as tmp:
             faults = _safe_extract(path, Path(tmp))
-            _collect_tree(course, Path(tmp), week, report, faults, ZIP_DATES)
+            _collect_tree(course, Path(tmp), week, report, faults, ZIP_DATES, path.name)
     else:
-        _collect_tree(course, path, week, report, [], DISK_DATES)
+        _collect_tree(course, path, week, report, [], DISK_DATES, path.name)
     return report
 
 
@@ -177,13 +186,115 @@ def _student_dirs(root, week, weeks):
     return found, refused, root
 
 
-def _collect_tree(course, root, week, report, faults, dates):
+def _collect_tree(course, root, week, report, faults, dates, shown):
+    """Import the tree ``root``; ``shown`` names it in messages (never a temporary folder's name)."""
+    canvas = _canvas_files(root)
+    if canvas is None:
+        _import_tree(course, root, week, report, faults, dates, shown)
+        return
+    with tempfile.TemporaryDirectory(prefix="nncanvas-") as tmp:
+        notes = _stage_canvas(course, canvas, week, faults, Path(tmp), report)
+        if any(Path(tmp).iterdir()):
+            _import_tree(course, Path(tmp), week, report, [], dates, shown, notes)
+
+
+def _canvas_files(root):
+    """{student: [(file, match)]} when ``root`` is Canvas's flat download, else None.
+
+    Flat means no folders at all (inside at most one wrapping folder) and at least one
+    file named as Canvas names them; a file that is not named so is rejected by ``_stage_canvas``.
+    """
+    entries = [e for e in sorted(root.iterdir()) if not e.name.startswith((".", "__MACOSX"))]
+    if len(entries) == 1 and entries[0].is_dir() and not entries[0].is_symlink():
+        return _canvas_files(entries[0])
+    if not entries or any(e.is_dir() and not e.is_symlink() for e in entries):
+        return None
+    matches = [(e, CANVAS_FILE.fullmatch(e.name)) for e in entries]
+    if not any(m for _, m in matches):
+        return None
+    out = {}
+    for entry, m in matches:
+        out.setdefault(m["name"] if m else None, []).append((entry, m))
+    return out
+
+
+def _stage_canvas(course, canvas, week, faults, staging, report):
+    """Copy each Canvas student's files to ``staging``/<student>/<week>/; returns {student: [notes]}.
+
+    A student is rejected whole (nothing copied) for a file that is a link or could not be
+    extracted, two Canvas users sharing the name, a week that cannot be told, or two files
+    for one notebook.
+    """
+    notes, faults_of = {}, {}
+    for path, why in faults:  # members left out of the extraction (a symbolic link, encrypted, ...)
+        m = CANVAS_FILE.fullmatch(path.rsplit("/", 1)[-1])
+        faults_of.setdefault(m["name"] if m and m["name"] in canvas else None, []).append((path, why))
+    for path, why in faults_of.pop(None, []):
+        report.add(path, week, "rejected", f"{path} could not be extracted: {why}")
+    for name, files in canvas.items():
+        if name is None:
+            for entry, _ in files:
+                report.add(entry.name, week, "rejected", "not named as Canvas names submissions: not imported")
+            continue
+        problem, wk, targets = _canvas_student(course, files, week, faults_of.get(name, []))
+        if problem:
+            report.add(name, wk, "rejected", problem + "; nothing imported")
+            continue
+        dest = staging / name / wk
+        dest.mkdir(parents=True)
+        for (entry, _), target in zip(files, targets):
+            shutil.copy2(entry, dest / target, follow_symlinks=False)  # keeps the date: the submission's time
+        late = any(m["late"] for _, m in files)
+        notes[name] = ["from Canvas's download"] + (["Canvas marked it LATE"] if late else [])
+    return notes
+
+
+def _canvas_student(course, files, week, faults):
+    """(problem or None, week, target file names) for one Canvas student's files.
+
+    ``faults``: this student's archive members that were not extracted.
+    """
+    users = sorted({m["user"] for _, m in files})
+    if len(users) > 1:
+        return f"Canvas users {', '.join(users)} share this name: rename one's files to tell them apart", week, []
+    bad = list(faults)
+    bad += [(e.name, "it is a symbolic link") for e, _ in files if e.is_symlink()]
+    bad += [(e.name, "it is not a regular file") for e, _ in files if not e.is_symlink() and not e.is_file()]
+    if bad:
+        return f"{bad[0][0]} could not be extracted: {bad[0][1]}", week, []
+    originals = [m["file"] for _, m in files]
+    if week is None:
+        named = {w for w in course.weeks() for f in originals if _notebook_name(f, course.notebooks(w))}
+        if len(named) != 1:
+            return "cannot tell the week from the file names: pass --week", None, []
+        week = named.pop()
+    targets = [_notebook_name(f, course.notebooks(week)) or f for f in originals]
+    twice = sorted({t for t in targets if targets.count(t) > 1})
+    if twice:
+        return f"two files for {twice[0]} ({', '.join(originals)}): keep one", week, []
+    return None, week, targets
+
+
+def _notebook_name(original, notebooks):
+    """``<notebook>.ipynb`` when ``original`` is one of ``notebooks``, also as Canvas's "<notebook>-1.ipynb"."""
+    stem, dot, ext = original.rpartition(".")
+    if not dot or ext != "ipynb":
+        return None
+    m = CANVAS_COPY.fullmatch(stem)
+    for candidate in (stem, m["stem"] if m else None):
+        if candidate in notebooks:
+            return f"{candidate}.ipynb"
+    return None
+
+
+def _import_tree(course, root, week, report, faults, dates, shown, notes=None):
     weeks = course.weeks()
     found, refused, base = _student_dirs(root, week, weeks)
     if not found and not refused:
         raise CourseError(
-            f"no submissions found in {root.name}: expected <student>/<week>/<notebook>.ipynb "
-            f"with a week among {', '.join(weeks)} (or <student>/<notebook>.ipynb with --week)"
+            f"no submissions found in {shown}: expected <student>/<week>/<notebook>.ipynb "
+            f"with a week among {', '.join(weeks)} (or <student>/<notebook>.ipynb with --week), "
+            "or Canvas's download (see course collect --help)"
         )
     for student, wk, why in refused:
         report.add(student, wk, "rejected", why)
@@ -215,7 +326,8 @@ def _collect_tree(course, root, week, report, faults, dates):
             report.add(student, wk, "rejected", f"differs only in case from the existing student {other!r}")
             continue
         try:
-            report.add(student, wk, *_place(course, student, wk, folder, dates))
+            status, detail = _place(course, student, wk, folder, dates)
+            report.add(student, wk, status, "; ".join([detail, *(notes or {}).get(student, [])]))
         except OSError as e:  # one student's unreadable files must not stop the class
             report.add(student, wk, "rejected", f"cannot read the submission ({e.strerror}); nothing imported")
     prefix = "" if base == root else base.relative_to(root).as_posix() + "/"

@@ -191,6 +191,7 @@ class Course:
         return NbGraderAPI(coursedir, config=cfg)
 
     def gradebook(self):
-        from nbgrader.api import Gradebook
+        """nbgrader's Gradebook; a corrupt or unreachable database is a one-line CourseError."""
+        from .gradebook import open_gradebook
 
-        return Gradebook(self.db_url, self.course_id)
+        return open_gradebook(self.db_url, self.course_id)

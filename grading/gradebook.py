@@ -10,10 +10,59 @@ import time
 import warnings
 
 from nbgrader.api import MissingEntry
-from sqlalchemy.exc import OperationalError, SAWarning
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError, SAWarning
+
+from .course import CourseError
 
 # nbgrader 0.9 triggers SQLAlchemy 2 autoflush warnings inside its own API; they are harmless.
 warnings.filterwarnings("ignore", category=SAWarning, module=r"nbgrader\..*")
+
+
+def open_gradebook(db_url, course_id):
+    """nbgrader's Gradebook on ``db_url``; a database that cannot be used is one CourseError line.
+
+    The message names the file (SQLite) or the server (PostgreSQL, never the password) and
+    what to do. A locked SQLite database is raised as it is: ``_retrying`` waits for it.
+    """
+    from nbgrader.api import Gradebook
+
+    try:
+        return Gradebook(_with_connect_timeout(db_url), course_id)
+    except DBAPIError as e:
+        if "locked" in str(e.orig).lower():
+            raise
+        raise CourseError(gradebook_problem(db_url, e)) from e
+
+
+def _with_connect_timeout(db_url, seconds=10):
+    """PostgreSQL URLs get a connect timeout: an unreachable host fails in seconds, not minutes."""
+    url = make_url(db_url)
+    if url.get_backend_name() != "postgresql" or "connect_timeout" in url.query:
+        return db_url
+    return url.update_query_dict({"connect_timeout": str(seconds)})
+
+
+def gradebook_problem(db_url, error):
+    """One line for a gradebook that cannot be opened: which one, why, and what to do."""
+    url = make_url(db_url)
+    reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0] if str(error).strip() else ""
+    if url.get_backend_name() == "sqlite":
+        where = url.database or "the in-memory gradebook"
+        low = reason.lower()
+        if "not a database" in low or "malformed" in low or "encrypted" in low:
+            return (
+                f"{where} is not a SQLite database ({reason}): restore it from a backup "
+                "or move it away to start a new one"
+            )
+        return f"cannot open the gradebook {where} ({reason}): check that its folder exists and is writable"
+    if url.password:
+        reason = reason.replace(url.password, "***")
+    safe = url._replace(password=None).render_as_string(hide_password=False)  # set() keeps it on None
+    return (
+        f"cannot connect to the gradebook at {safe} ({reason}): check that the server is running and "
+        "the URL (--db, $COURSE_DB_URL or nbgrader_config.py)"
+    )
 
 
 def ensure_assignment(course, week):
@@ -61,6 +110,7 @@ def _record_error(course, result):
         gb.update_or_create_student(result["student"])
         submission = _update_submission(gb, result)
         for nb in submission.notebooks:
+            nb.late_submission_penalty = None  # no score, so nothing to take a penalty from
             for grade in nb.grades:
                 grade.auto_score = None
                 grade.needs_manual_grade = True
@@ -84,6 +134,7 @@ def _update_submission(gb, result):
 
 def _record(course, result):
     week, student = result["week"], result["student"]
+    penalties = late_penalties(course)  # before any write: a broken plugin setting stores nothing
     with course.gradebook() as gb:
         gb.update_or_create_student(student)
         _update_submission(gb, result)
@@ -105,7 +156,69 @@ def _record(course, result):
                     comment.auto_comment = None if answered else "No response."
                 except MissingEntry:
                     pass
-        gb.db.commit()
+        gb.db.commit()  # the notebooks' scores, which the penalty is computed from, are now final
+        graded = {name for name, nb in result["notebooks"].items() if nb["status"] == "graded"}
+        return _assign_late_penalties(gb, penalties, week, student, graded)
+
+
+def late_penalties(course):
+    """nbgrader's AssignLatePenalties, configured by the course's nbgrader_config.py.
+
+    Its ``plugin_class`` (nbgrader's LateSubmissionPlugin by default, whose
+    ``penalty_method`` is "none" or "zero", or an instructor's own class) decides the
+    penalty, exactly as in ``nbgrader autograde``.
+    """
+    from nbgrader.preprocessors import AssignLatePenalties
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(course.root)).load_config()
+    penalties = AssignLatePenalties(config=config)
+    penalties.init_plugin()
+    return penalties
+
+
+def _assign_late_penalties(gb, penalties, week, student, graded):
+    """Each graded notebook's late_submission_penalty, as nbgrader's autograde sets it.
+
+    Returns {"seconds_late", "penalty"} for the submission. Notebooks that were not
+    graded (missing, unreadable) get no penalty, as nbgrader only processes the
+    notebooks it autogrades.
+    """
+    submission = gb.find_submission(week, student)
+    seconds = submission.total_seconds_late
+    for nb in submission.notebooks:
+        nb.late_submission_penalty = None
+        if seconds > 0 and nb.name in graded:
+            penalty = penalties.plugin_inst.late_submission_penalty(student, nb.score, seconds)
+            if penalty is not None:  # nbgrader's own clamp to [0, the notebook's score]
+                nb.late_submission_penalty = penalties._check_late_penalty(nb, penalty)
+    gb.db.commit()
+    penalty = sum(nb.late_submission_penalty or 0.0 for nb in submission.notebooks)
+    return {"seconds_late": seconds, "penalty": penalty}
+
+
+def describe_lateness(seconds_late, penalty):
+    """'submitted 2 h 5 min late: late penalty 3 points' (None when on time)."""
+    if not seconds_late or seconds_late <= 0:
+        return None
+    minutes = int(seconds_late // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = [f"{days} d"] if days else []
+    parts += [f"{hours} h"] if hours else []
+    parts += [f"{minutes} min"] if minutes or not parts else []
+    late = f"submitted {' '.join(parts) if seconds_late >= 60 else f'{seconds_late:.0f} s'} late"
+    return f"{late}: late penalty {penalty:g} point(s)" if penalty else f"{late} (no late penalty)"
+
+
+def lateness(course, week):
+    """{student: (seconds late, late penalty, due date or None)} from the gradebook, for every submission."""
+    out = {}
+    with course.gradebook() as gb:
+        assignment = gb.find_assignment(week)
+        for sub in assignment.submissions:
+            out[sub.student.id] = (sub.total_seconds_late, sub.late_submission_penalty or 0.0, sub.duedate)
+    return out
 
 
 def cell_scores(course, week):

@@ -1,7 +1,9 @@
 """JupyterLab for the course, in student mode or instructor mode.
 
-Student mode (``make lab``) opens release/ with nbgrader's student tools
-(Validate, Assignments) and ipywidgets, and nothing else: the instructor
+Student mode (``make lab``) opens work/, the student's own copies of the
+release/ notebooks (filled on first use, never overwritten: grading/workcopy.py),
+with nbgrader's student tools (Validate, Assignments) and ipywidgets, and
+nothing else: the instructor
 tools (formgrader, Create Assignment, course list) are switched off both in
 the browser and on the server, and JupyterLab's "get notified about news?"
 prompt never appears. Instructor mode (``make instructor``) opens the whole
@@ -64,8 +66,19 @@ def prepare(course, instructor=False):
         "JUPYTERLAB_SETTINGS_DIR": str(settings_dir),
         "JUPYTER_PREFER_ENV_PATH": "1",
     }
-    root = course.root if instructor else course.root / "release"
-    return env, root
+    if instructor:
+        return env, course.root
+    return env, fill_work(course)
+
+
+def fill_work(course):
+    """Fill work/ from release/ (new weeks; updates beside the student's files) and print the notices."""
+    from .workcopy import fill
+
+    work = course.root / "work"
+    for line in fill(course.root / "release", work):
+        print(f"NOTICE: {line}", flush=True)
+    return work
 
 
 def command(course, instructor=False, port=None, no_browser=False, token=None):
@@ -89,6 +102,6 @@ def command(course, instructor=False, port=None, no_browser=False, token=None):
 
 def run_lab(course, instructor=False, port=None, no_browser=False):
     argv, env = command(course, instructor, port, no_browser)
-    mode = "instructor (formgrader on)" if instructor else "student (open release/<week>/ and start at week 1)"
+    mode = "instructor (formgrader on)" if instructor else "student (your copies in work/<week>/; start at week 1)"
     print(f"JupyterLab, {mode}: {Path(argv[2].split('=', 1)[1])}", flush=True)
     os.execvpe(argv[0], argv, env)

@@ -13,13 +13,14 @@ outcome does not depend on the number of workers or their timing.
 import json
 import logging
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
 
 from .course import CourseError
 from .grade import Job, build_assignment, submission_hash
-from .gradebook import ensure_assignment, record, record_error
+from .gradebook import describe_lateness, ensure_assignment, record, record_error
 from .kernels import LazyFactory
 from .notebook import NotebookError
 from .sandbox import Limits, detect
@@ -32,6 +33,7 @@ except ImportError:  # pragma: no cover - older kernels.py
     SandboxUnavailable = CourseError
 
 SIDE_CAR = "grading.json"
+SECRET = "submission_secret.txt"  # written by `nbgrader submit`; names the feedback released to the student
 
 
 @dataclass
@@ -165,9 +167,15 @@ def write_result(course, result):
         for name, nb in result["notebooks"].items():
             if nb.get("notebook_json"):
                 (out / f"{name}.ipynb").write_text(nb["notebook_json"])
-        record(course, result)
+        result["late"] = record(course, result)  # {"seconds_late", "penalty"}, as nbgrader's autograde sets them
+    # nbgrader's autograde keeps these two next to the graded notebooks; release_feedback needs them.
     if result.get("timestamp"):
         (out / "timestamp.txt").write_text(result["timestamp"])
+    secret = submission_secret(course.submitted(student, week))
+    if secret:
+        (out / SECRET).write_text(secret)
+    else:
+        (out / SECRET).unlink(missing_ok=True)
     side = {k: v for k, v in result.items() if k != "notebooks"}
     side["notebooks"] = {
         n: {k: v for k, v in nb.items() if k != "notebook_json"} for n, nb in result["notebooks"].items()
@@ -175,6 +183,22 @@ def write_result(course, result):
     tmp = out / (SIDE_CAR + ".tmp")
     tmp.write_text(json.dumps(side, indent=1))
     tmp.replace(out / SIDE_CAR)
+
+
+def submission_secret(folder):
+    """The exchange's submission_secret.txt of a submission (``nbgrader submit`` writes 128 hex digits), or None.
+
+    The student's client wrote it, so only a plain file holding a hex string is taken: release_feedback
+    names the released page after a hash of it.
+    """
+    path = folder / SECRET
+    try:
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > 1024:
+            return None
+        text = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text if re.fullmatch(r"[0-9a-fA-F]{32,512}", text) else None
 
 
 def _score(result):
@@ -213,6 +237,9 @@ def grade_weeks(
     """
     log = log or (lambda msg: print(msg, file=sys.stderr))
     t0 = time.monotonic()
+    check_workers(workers)
+    if scheduler:
+        check_scheduler_address(scheduler)  # unreachable: one line now, not a 30 s wait behind the bar
     limits = limits or Limits()
     unconfined = unconfined or not sandbox
     if not unconfined and (refusal := sandbox_refusal()):
@@ -273,6 +300,8 @@ def _account(course, summary, result):
     except Exception as e:  # noqa: BLE001 - one result must never abort the run
         summary.errors.append((student, f"the result could not be stored ({type(e).__name__}: {e})"))
         return
+    if late := describe_lateness(**result.get("late", {"seconds_late": 0, "penalty": 0})):
+        summary.notes[student].insert(0, late)  # from the gradebook's due date and nbgrader's late plugin
     if result["status"] == "error":
         summary.errors.append((student, result["reason"] + " (recorded; regraded on the next run)"))
     elif result["status"] == "failed":
@@ -289,8 +318,12 @@ def _run(assignments, jobs, workers, scheduler, config, progress, unconfined=Fal
     opts = {"unconfined": unconfined}  # the explicit opt-out, down to every worker's KernelFactory
 
     label = ", ".join(assignments) if len(assignments) == 1 else f"{len(assignments)} weeks"
-    bar = tqdm(total=len(jobs), desc=f"grading {label}", unit="nb", disable=not progress, file=sys.stderr)
+
+    def new_bar():
+        return tqdm(total=len(jobs), desc=f"grading {label}", unit="nb", disable=not progress, file=sys.stderr)
+
     if workers == 0 and not scheduler:
+        bar = new_bar()
         try:
             for job in jobs:
                 result = _in_process(assignments[job.week], job, config, opts)
@@ -303,8 +336,11 @@ def _run(assignments, jobs, workers, scheduler, config, progress, unconfined=Fal
     from dask.distributed import Client, LocalCluster, as_completed
 
     cluster = None
-    if scheduler:
-        client = Client(scheduler, timeout="30s")
+    if scheduler:  # reachable a moment ago (check_scheduler_address); a silent peer still must not hang
+        try:
+            client = Client(scheduler, timeout="10s")
+        except OSError as e:
+            raise CourseError(f"cannot connect to the Dask scheduler at {for_terminal(scheduler, 200)} ({e})") from None
     else:
         n = workers or os.cpu_count() or 1
         cluster = LocalCluster(
@@ -317,6 +353,7 @@ def _run(assignments, jobs, workers, scheduler, config, progress, unconfined=Fal
             plugins={WarmSandbox(*config, **opts)},  # each worker warms its sandbox while it starts
         )
         client = Client(cluster)
+    bar = new_bar()  # only once the workers are there: a failure to connect is not drawn as progress
     try:
         if scheduler:
             client.register_plugin(WarmSandbox(*config, **opts))
@@ -366,7 +403,41 @@ def collect_results(course, week):
     return out
 
 
-def check_scheduler_address(address):
+def check_workers(workers):
+    """``workers`` is None (one per CPU), 0 (serial, in this process) or a positive count."""
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 0):
+        raise CourseError(
+            f"--workers must be 0 (grade in this process, one at a time) or a positive number, got {workers!r}"
+        )
+    return workers
+
+
+def check_scheduler_address(address, timeout=5.0):
+    """``address`` when it names a Dask scheduler that accepts connections; else one CourseError line.
+
+    A TCP connection is tried first (a few seconds at most), so an unreachable cluster
+    fails before anything is graded instead of after Dask's long connect timeout.
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    shown = for_terminal(address, 200)
     if not address.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
-        raise CourseError(f"--scheduler expects an address like tcp://host:8786, got {address!r}")
+        raise CourseError(f"--scheduler expects an address like tcp://host:8786, got {shown}")
+    if not address.startswith(("tcp://", "tls://")):
+        return address
+    try:
+        parts = urlsplit(address)
+        host, port = parts.hostname, parts.port or 8786
+    except ValueError as e:
+        raise CourseError(f"--scheduler {shown}: {e}") from None
+    if not host:
+        raise CourseError(f"--scheduler expects an address like tcp://host:8786, got {shown}")
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as e:
+        why = "no answer" if isinstance(e, TimeoutError) else (e.strerror or str(e))
+        raise CourseError(
+            f"cannot reach the Dask scheduler at {shown} ({why}): start it with `dask scheduler` or check the address"
+        ) from None
     return address

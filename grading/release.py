@@ -15,7 +15,15 @@ _REGIONS = [
 
 
 def release(course, week):
-    """nbgrader generate_assignment for ``week`` into release/, then check it for leaks."""
+    """nbgrader generate_assignment for ``week`` into release/, then check it for leaks.
+
+    The release is exactly what plain ``nbgrader generate_assignment`` (formgrader's
+    Generate button) writes: nothing is changed afterwards. What the student version
+    needs beyond nbgrader's own steps lives in source/ (the ``raises-exception`` tags
+    that let JupyterLab's Run All go past an unfinished exercise); nbgrader clears the
+    outputs. A release that would leak, or that carries stored outputs or widget state,
+    is refused.
+    """
     course.check_week(week)
     result = course.nbgrader_api().generate_assignment(week, force=True, create=True)
     if not result.get("success"):
@@ -23,31 +31,10 @@ def release(course, week):
         raise CourseError(f"nbgrader generate_assignment {week} failed:\n{log[-2000:]}")
     for name in course.notebooks(week):
         path = course.release(week) / f"{name}.ipynb"
-        _normalise(path)
         problems = leaks(course.source(week) / f"{name}.ipynb", path)
         if problems:
             raise CourseError(f"{path} would leak instructor content:\n  " + "\n  ".join(problems))
     return course.release(week)
-
-
-def _normalise(path):
-    """Make the student version stable and friendly.
-
-    No outputs, execution counts or widget state (so the committed release
-    only changes when the course does), and every exercise and test cell
-    tagged ``raises-exception``: JupyterLab's Run All then keeps going past an
-    exercise that is not done yet, so the student still sees every demo.
-    """
-    nb = nbformat.read(path, 4)
-    nb.metadata.pop("widgets", None)
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-            if cell_role(cell) in ("solution", "tests"):
-                tags = list(cell.metadata.get("tags", []))
-                if "raises-exception" not in tags:
-                    cell.metadata["tags"] = tags + ["raises-exception"]
-    nbformat.write(nb, path)
 
 
 def secret_lines(source_nb):
@@ -91,4 +78,6 @@ def leaks(source_path, release_path):
         if cell.cell_type == "code" and cell.get("outputs"):
             problems.append("a code cell has stored outputs")
             break
+    if "widgets" in rel.metadata:  # widget state of the solution's run: clear it in source/
+        problems.append("the notebook metadata holds widget state (run `python -m grading.authoring outputs`)")
     return problems

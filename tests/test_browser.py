@@ -7,6 +7,7 @@ slider, click nbgrader's Validate. Screenshots of every step go to
 tests/output/browser/ (or $COURSE_TEST_OUTPUT).
 """
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -48,25 +49,20 @@ CHROME_ARGS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it: apt-get install chromium)")
-    root = tmp_path_factory.mktemp("lab") / "course"
-    root.mkdir()
-    shutil.copytree(REPO / "source" / WEEK, root / "source" / WEEK)
-    shutil.copy(REPO / "nbgrader_config.py", root)
-    course = Course.load(root)
-    release(course, WEEK)
+@contextlib.contextmanager
+def jupyter(course, instructor, log_name):
+    """JupyterLab for ``course`` on a free loopback port, as `course lab` starts it: (base URL, token)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     token = secrets.token_hex(16)
-    argv, env = command(course, instructor=False, port=port, no_browser=True, token=token)
+    argv, env = command(course, instructor=instructor, port=port, no_browser=True, token=token)
     argv.append("--ServerApp.ip=127.0.0.1")
     OUT.mkdir(parents=True, exist_ok=True)
-    log = open(OUT / "jupyterlab.log", "w")
-    proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    log = open(OUT / log_name, "w")
+    proc = subprocess.Popen(
+        argv, env=env, cwd=course.root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
@@ -75,9 +71,9 @@ def lab(tmp_path_factory):
                 break
             except OSError:
                 if proc.poll() is not None:
-                    pytest.fail(f"JupyterLab exited: see {OUT / 'jupyterlab.log'}")
+                    pytest.fail(f"JupyterLab exited: see {OUT / log_name}")
                 time.sleep(0.2)
-        yield {"base": base, "token": token, "course": course}
+        yield base, token
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -85,6 +81,20 @@ def lab(tmp_path_factory):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    if CHROMIUM is None:
+        pytest.fail("Debian's chromium is not installed (make test installs it: apt-get install chromium)")
+    root = tmp_path_factory.mktemp("lab") / "course"
+    root.mkdir()
+    shutil.copytree(REPO / "source" / WEEK, root / "source" / WEEK)
+    shutil.copy(REPO / "nbgrader_config.py", root)
+    course = Course.load(root)
+    release(course, WEEK)
+    with jupyter(course, instructor=False, log_name="jupyterlab.log") as (base, token):
+        yield {"base": base, "token": token, "course": course}
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +136,7 @@ def _wait_idle(pg, timeout=180):
 def _saved(lab, pg):
     pg.keyboard.press("Control+s")
     time.sleep(2)
-    return nbformat.read(lab["course"].release(WEEK) / f"{WEEK}.ipynb", 4)
+    return nbformat.read(lab["course"].root / "work" / WEEK / f"{WEEK}.ipynb", 4)  # the student's copy
 
 
 def test_1_opens_with_no_dialog_or_popup(page):
@@ -253,7 +263,7 @@ def formgrader(toy_template, tmp_path_factory):
     from tests.test_outputs import html_payload
 
     if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it: apt-get install chromium)")
+        pytest.fail("Debian's chromium is not installed (make test installs it: apt-get install chromium)")
     course = Course.load(copy_course(toy_template, tmp_path_factory.mktemp("formgrader") / "course"))
     payload = html_payload(release_nb(course))
     for student in ("payload", "control"):
@@ -263,35 +273,8 @@ def formgrader(toy_template, tmp_path_factory):
     nbformat.write(payload, course.autograded("control", toy.WEEK) / f"{toy.WEEK}.ipynb")
     with course.gradebook() as gb:
         ids = {s: gb.find_submission_notebook(toy.WEEK, toy.WEEK, s).id for s in ("payload", "control")}
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    token = secrets.token_hex(16)
-    argv, env = command(course, instructor=True, port=port, no_browser=True, token=token)
-    argv.append("--ServerApp.ip=127.0.0.1")
-    OUT.mkdir(parents=True, exist_ok=True)
-    log = open(OUT / "formgrader.log", "w")
-    proc = subprocess.Popen(
-        argv, env=env, cwd=course.root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    pytest.fail(f"JupyterLab exited: see {OUT / 'formgrader.log'}")
-                time.sleep(0.2)
+    with jupyter(course, instructor=True, log_name="formgrader.log") as (base, token):
         yield {"base": base, "token": token, "course": course, "ids": ids, "week": toy.WEEK}
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
 
 
 def _open_and_look(url, shot):
