@@ -504,22 +504,3 @@ def no_overflow(f, *args, **kwargs):
     __tracebackhide__ = True
     with np.errstate(over="raise", invalid="raise", divide="raise"):
         return f(*args, **kwargs)
-
-
-def yours_or_reference(yours, reference, *args, **kwargs):
-    """Call your function; while it still raises NotImplementedError, use the reference.
-
-    Demo cells use this so that the notebook runs from top to bottom before
-    you have done the exercises.
-    """
-    try:
-        return yours(*args, **kwargs)
-    except NotImplementedError:
-        name = getattr(yours, "__name__", "this function")
-        if name not in _SAID_NOT_IMPLEMENTED:  # once per function, not once per call in a loop
-            _SAID_NOT_IMPLEMENTED.add(name)
-            print(f"({name} is not implemented yet, so the demos use the reference version.)")
-        return reference(*args, **kwargs)
-
-
-_SAID_NOT_IMPLEMENTED = set()
