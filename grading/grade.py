@@ -10,6 +10,7 @@ same reference. ``grade_submission`` never raises for a bad submission: it
 returns a result whose status and reason say what happened.
 """
 
+import builtins
 import errno
 import hashlib
 import json
@@ -21,17 +22,18 @@ from pathlib import Path
 
 import nbformat
 
-from course_lib._wire import PROBE_MIME, REFERENCE_MIME
+from course_lib._wire import OWNWORK_MIME, PROBE_MIME, REFERENCE_MIME
 
 from .execute import run_notebook
 from .inert import inert_markdown, inert_output, inert_raw
 from .kernels import SandboxDamaged, SandboxError
 from .notebook import cell_role, merge, prepare_for_run, read_spec
+from .ownwork import forfeit, runtime_findings, static_findings
 from .sandbox import read_regular, stage_file
 from .validate import inspect
 from .verdict import collect_reference, decode_reference, exception_name, judge
 
-_OUR_MIMES = (PROBE_MIME, REFERENCE_MIME)
+_OUR_MIMES = (PROBE_MIME, REFERENCE_MIME, OWNWORK_MIME)
 _INFRASTRUCTURE = SandboxError  # SandboxDamaged too: the worker rebuilds the sandbox and retries
 
 
@@ -215,7 +217,7 @@ def grade_submission(assignment, job, factory):
     except _INFRASTRUCTURE:
         raise
     except Exception as e:  # noqa: BLE001 - recorded as this student's grading error; the batch goes on
-        result.update(status="error", reason=_error_reason(e), notebooks={}, traceback=_traceback())
+        result.update(status="error", reason=error_reason(e), notebooks={}, traceback=_traceback())
     result["seconds"] = time.monotonic() - t0
     return result
 
@@ -236,7 +238,7 @@ def _grade_into(result, assignment, job, factory):
         except _INFRASTRUCTURE:
             raise
         except Exception as e:  # noqa: BLE001 - the grader's fault, not a score (see grade_submission)
-            errors.append(f"{name}.ipynb: {_error_reason(e)}")
+            errors.append(f"{name}.ipynb: {error_reason(e)}")
             result.setdefault("traceback", _traceback())  # for the instructor (grading.json), not the student
             continue
         result["exec_seconds"] += result["notebooks"][name].get("exec_seconds", 0.0)
@@ -253,10 +255,25 @@ def _traceback():
     return traceback.format_exc(limit=-20)[-20000:]  # the innermost frames: a deep recursion is long
 
 
-def _error_reason(e):
+def error_reason(e):
+    """Why grading failed, for the summary, feedback and report: fixed words and a known name, no text.
+
+    An exception's text can quote whatever the grader was reading (a kernel's message, a
+    hidden test, a log the kernel wrote to), so only its type's name is kept, and only a
+    name of Python's or the grader's own. The text stays in the traceback, which is kept
+    for the instructor in grading.json and rendered nowhere.
+    """
     if isinstance(e, RecursionError):
         return "grading error: the notebook is nested too deeply to process (RecursionError)"
-    return f"grading error ({type(e).__name__}: {str(e)[:300]})"
+    return f"grading error ({_known_name(type(e))})"
+
+
+def _known_name(cls):
+    """The name of ``cls`` or of its nearest ancestor that is a builtin or the grader's own."""
+    for klass in cls.__mro__:
+        if getattr(builtins, klass.__name__, None) is klass or klass.__module__.startswith("grading."):
+            return klass.__name__
+    return "Exception"
 
 
 def _failed_notebook(bundle, reason):
@@ -292,6 +309,7 @@ def _grade_notebook(assignment, bundle, submitted_nb, sub, factory):
     runnable = prepare_for_run(merged.nb, spec, "probe")
     run = _run_fresh(factory, runnable, lambda d: _stage_files(d, sub.extra_files, assignment.source_files))
     verdicts = judge(spec, run, _decoded(assignment, bundle.name))
+    forfeit(verdicts, static_findings(spec, merged.nb), runtime_findings(spec, run.nb))  # own work only
     graded_nb = _autograded_notebook(merged.nb, run, verdicts, spec)
     return {
         "status": "graded",

@@ -10,7 +10,7 @@ and terminals APIs execute code. So the graded notebook keeps only:
   metadata, no transient data;
 * student-written markdown: its formatting, but no raw HTML (a ``<`` that
   would open a tag and ``&`` that would start an entity are escaped) and no
-  link whose scheme is not http, https or mailto;
+  link or image (``[`` and ``]`` are escaped, outside math);
 * student-written raw cells: as escaped text.
 """
 
@@ -29,19 +29,63 @@ _TAG_OPEN = re.compile(r"<(?=[A-Za-z/!?])")
 # "&#106;" or "&lt;" would be decoded into a character the checks above did not see.
 _ENTITY = re.compile(r"&(?=#|[A-Za-z][A-Za-z0-9]*;)")
 # Link destinations: inline [text](dest), and reference definitions [id]: dest.
-_INLINE_LINK = re.compile(r"(\]\(\s*)([^\s)]*)")
-_REFERENCE_LINK = re.compile(r"(^[ \t]{0,3}\[[^\]\n]*\]:[ \t]*)(\S*)", re.MULTILINE)
+# (After _escape_brackets, so "[" and "]" may be written &#91; and &#93;: the text is neutralised too.)
+_INLINE_LINK = re.compile(r"((?:\]|&#93;)\(\s*)([^\s)]*)")
+_REFERENCE_LINK = re.compile(r"(^[ \t]{0,3}(?:\[|&#91;)(?:(?!\]|&#93;).)*(?:\]|&#93;):[ \t]*)(\S*)", re.MULTILINE)
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
+_BRACKETS = str.maketrans({"[": "&#91;", "]": "&#93;"})
+_MATH = re.compile(r"(\$\$.+?\$\$|\$[^$\n]+?\$)", re.DOTALL)
 _INVISIBLE = re.compile(r"[\x00-\x20\x7f\\]")  # browsers drop these inside a scheme; markdown drops "\"
 
 
 def inert_markdown(source):
-    """Student markdown that renders as formatted text only: no HTML, no script links."""
+    """Student markdown that renders as formatted text only: no HTML, no links at all."""
     text = source if isinstance(source, str) else ""
     text = _ENTITY.sub("&amp;", text)
     text = _TAG_OPEN.sub("&lt;", text)
+    text = _escape_brackets(text)
     text = _INLINE_LINK.sub(_safe_destination, text)
     return _REFERENCE_LINK.sub(_safe_destination, text)
+
+
+def _escape_brackets(text):
+    """``[`` and ``]`` as character references, so no link, image or reference definition can form.
+
+    Markdown's link syntax has too many forms (reference definitions in quotes, lists,
+    over two lines...) to filter destinations; without brackets there is none. Brackets
+    inside ``$...$`` math are kept for MathJax (``$W^{[1]}$``) unless the renderer's own
+    parser then still finds a link or image, in which case every bracket is escaped.
+    """
+    pieces = _MATH.split(text)  # odd items are the math spans
+    kept = "".join(p if i % 2 else p.translate(_BRACKETS) for i, p in enumerate(pieces))
+    return text.translate(_BRACKETS) if _has_link(kept) else kept
+
+
+def _has_link(text):
+    """Whether nbconvert's markdown parser (formgrader's renderer) finds an image or a link in ``text``.
+
+    A bare http(s) address is the one link allowed: the renderer links it by itself.
+    """
+    try:
+        from nbconvert.filters.markdown_mistune import MarkdownWithMath
+
+        stack = list(MarkdownWithMath(renderer=None)(text))
+    except Exception:  # noqa: BLE001 - fail closed: unparsable means "assume a link"
+        return True
+    while stack:
+        token = stack.pop()
+        if not isinstance(token, dict):
+            return True
+        if token.get("type") == "image" or (token.get("type") == "link" and not _plain_web_link(token)):
+            return True
+        stack.extend(token.get("children") or ())
+    return False
+
+
+def _plain_web_link(token):
+    """A bare http(s) address the renderer turned into a link (its url plugin): the href is what is checked."""
+    url = (token.get("attrs") or {}).get("url")
+    return isinstance(url, str) and url.startswith(("http://", "https://")) and not _INVISIBLE.search(url)
 
 
 def inert_raw(source):

@@ -129,7 +129,7 @@ _DENIED = [
     "fsmount", "fspick", "mount_setattr", "ptrace", "process_vm_readv", "process_vm_writev", "bpf",
     "perf_event_open", "keyctl", "add_key", "request_key", "userfaultfd", "kexec_load", "kexec_file_load",
     "init_module", "finit_module", "delete_module", "reboot", "swapon", "swapoff", "acct", "syslog",
-    "quotactl", "open_by_handle_at", "iopl", "ioperm",
+    "quotactl", "open_by_handle_at", "iopl", "ioperm", "io_uring_setup", "io_uring_enter", "io_uring_register",
 ]  # fmt: skip
 SYSCALLS = {
     "x86_64": dict(
@@ -149,6 +149,7 @@ SYSCALLS = {
 }  # fmt: skip
 for _table in SYSCALLS.values():  # the new mount API has the same numbers everywhere
     _table.update(open_tree=428, move_mount=429, fsopen=430, fsconfig=431, fsmount=432, fspick=433, mount_setattr=442)
+    _table.update(io_uring_setup=425, io_uring_enter=426, io_uring_register=427)  # io_uring bypasses the filter
 
 _LD_ABS, _JEQ, _JGE, _JSET, _RET = 0x20, 0x15, 0x35, 0x45, 0x06
 _ALLOW, _KILL_PROCESS, _ERRNO = 0x7FFF0000, 0x80000000, 0x00050000

@@ -22,8 +22,11 @@ import sys
 import threading
 import time
 
+import zmq
 from jupyter_client import BlockingKernelClient
+from jupyter_client.connect import channel_socket_types
 
+from .execute import MAX_FRAME, frame_limit
 from .isolation import machine
 from .sandbox import (
     CGroup,
@@ -61,7 +64,13 @@ class Kernel:
         return self.exit_info() is None
 
     def death_reason(self):
-        """Why the kernel is gone, in words an instructor can act on."""
+        """Why the kernel is gone, in words an instructor can act on (composed here, from fixed words)."""
+        try:
+            return self._death_reason()
+        except Exception:  # noqa: BLE001 - a dead kernel's state is the kernel's doing, never the grader's error
+            return "kernel_died", "the kernel died"
+
+    def _death_reason(self):
         info = self.exit_info() or {}
         sig = info.get("signal")
         if info.get("sandbox") == "gone":
@@ -73,8 +82,18 @@ class Kernel:
         if sig == signal.SIGKILL:
             return "killed", "the kernel was killed (out of memory or CPU time)"
         if sig:
-            return "kernel_died", f"the kernel died from signal {signal.Signals(sig).name}"
-        return "kernel_died", f"the kernel exited (exit code {info.get('code')}), e.g. sys.exit or os._exit"
+            return "kernel_died", f"the kernel died from {_signal_name(sig)}"
+        code = info.get("code")
+        code = code if type(code) is int else None
+        return "kernel_died", f"the kernel exited (exit code {code}), e.g. sys.exit or os._exit"
+
+
+def _signal_name(sig):
+    """SIGSEGV, or "signal 40" for a number Python has no name for (the real-time signals)."""
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"signal {int(sig)}"
 
 
 class KernelFactory:
@@ -268,9 +287,10 @@ class KernelFactory:
         if not reply.get("ok"):
             log = _tail(os.path.join(self.root, "zygote.log"))
             raise SandboxDamaged(f"could not start a kernel: {reply.get('error')} (log: {log})")
-        client = BlockingKernelClient(context=_client_context())
+        client = BoundedKernelClient(context=_client_context())
+        client.max_frame = frame_limit(self.limits)
         client.load_connection_info(dict(connection, ip=os.path.join(run, "kernel")))
-        client.start_channels()
+        client.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=False)
         kernel = Kernel(self, reply["pid"], client, workdir)
         self._kernel = kernel
         self._oom_baseline = self.oom_kills()
@@ -345,6 +365,8 @@ def _tail(path):
 
 
 _CONTEXT = None
+SHELL_HWM = 4  # messages ZeroMQ may queue for the grader on a socket it does not read while a cell runs
+IOPUB_HWM = 16  # the kernel's side queues 1000 more (in its own memory): honest output is not dropped
 
 
 def _client_context():
@@ -352,13 +374,43 @@ def _client_context():
     # every 5 ms instead of ZeroMQ's default 100 ms.
     global _CONTEXT
     if _CONTEXT is None:
-        import zmq
-
         _CONTEXT = zmq.Context()
         _CONTEXT.setsockopt(zmq.RECONNECT_IVL, 5)
-        # A hostile kernel must not make the grader buffer a gigantic message.
-        _CONTEXT.setsockopt(zmq.MAXMSGSIZE, 64 * 2**20)
+        # Defaults for any socket made here (BoundedKernelClient sets its own before connecting).
+        _CONTEXT.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME)
+        _CONTEXT.setsockopt(zmq.RCVHWM, SHELL_HWM)
     return _CONTEXT
+
+
+class BoundedKernelClient(BlockingKernelClient):
+    """A client whose sockets bound what a kernel can make the grader's process hold.
+
+    ZeroMQ's I/O thread receives into the grader's memory whether or not anyone reads:
+    by default up to 1000 messages of any size per socket. Each socket here refuses a
+    frame over ``max_frame`` (the peer is disconnected, which grading/execute.py reports)
+    and queues only a few messages. Only shell and IOPub are connected: stdin, control
+    and heartbeat are never read, so they are never opened.
+    """
+
+    max_frame = MAX_FRAME
+
+    def _create_connected_socket(self, channel, identity=None):
+        sock = self.context.socket(channel_socket_types[channel])
+        sock.setsockopt(zmq.MAXMSGSIZE, self.max_frame)  # before connect: options apply to new connections
+        sock.setsockopt(zmq.RCVHWM, IOPUB_HWM if channel == "iopub" else SHELL_HWM)
+        sock.linger = 0
+        if identity:
+            sock.identity = identity
+        sock.connect(self._make_url(channel))
+        return sock
+
+    def stop_channels(self):
+        # The base class would open the channels never started just to close them.
+        for channel in (self._shell_channel, self._iopub_channel, self._stdin_channel, self._control_channel):
+            if channel is not None:
+                channel.close()
+        if self._hb_channel is not None:
+            self._hb_channel.stop()
 
 
 class LazyFactory:

@@ -16,10 +16,11 @@ import os
 import re
 import sys
 import time
+import traceback
 from dataclasses import dataclass, field
 
 from .course import CourseError
-from .grade import Job, build_assignment, submission_hash
+from .grade import Job, build_assignment, error_reason, submission_hash
 from .gradebook import describe_lateness, ensure_assignment, record, record_error
 from .kernels import LazyFactory
 from .notebook import NotebookError
@@ -298,7 +299,7 @@ def _account(course, summary, result):
     try:
         write_result(course, result)
     except Exception as e:  # noqa: BLE001 - one result must never abort the run
-        summary.errors.append((student, f"the result could not be stored ({type(e).__name__}: {e})"))
+        summary.errors.append((student, f"the result could not be stored: {error_reason(e)}"))
         return
     if late := describe_lateness(**result.get("late", {"seconds_late": 0, "penalty": 0})):
         summary.notes[student].insert(0, late)  # from the gradebook's due date and nbgrader's late plugin
@@ -386,7 +387,7 @@ def _in_process(assignment, job, config, opts):
     try:
         return grade_task(assignment, job, *config, **opts)
     except Exception as e:  # noqa: BLE001 - one result must never abort the run
-        return error_result(job, f"grading error ({type(e).__name__}: {e})")
+        return error_result(job, error_reason(e), traceback.format_exc())  # the text: instructor-only
 
 
 def collect_results(course, week):

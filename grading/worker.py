@@ -13,7 +13,7 @@ import traceback
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from .grade import grade_submission
+from .grade import error_reason, grade_submission
 from .kernels import KernelFactory, SandboxError, SandboxUnavailable
 
 _FACTORY = None
@@ -66,7 +66,7 @@ def grade_task(assignment, job, limits, sandbox, figures=False, unconfined=False
         return error_result(job, f"not graded: {e}")
     except Exception as e:  # noqa: BLE001 - the grader's fault, reported, batch goes on
         close_worker_factory()  # start from a clean sandbox for the next task
-        return error_result(job, f"grading error ({type(e).__name__}: {e})", traceback.format_exc())
+        return error_result(job, error_reason(e), traceback.format_exc())  # the text: instructor-only
 
 
 def error_result(job, reason, tb=None):

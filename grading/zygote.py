@@ -124,6 +124,7 @@ class Zygote:
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
             os.close(r)
+            _keep_only(w)
             try:
                 if self.isolated:
                     self._fresh_namespaces(msg, w)
@@ -240,6 +241,7 @@ class Zygote:
                 traceback.print_exc()
             finally:
                 os._exit(70)
+        _to_null(2)  # the kernel has its own copy; init keeps nothing but its report pipe
         while True:  # orphans of the kernel come to us; the kernel's own end ends the namespace
             pid, status = os.wait()
             if pid == kernel:
@@ -399,6 +401,26 @@ def _copy_tree(src, dst):
             shutil.copyfile(entry.path, target, follow_symlinks=False)
         else:
             raise Damaged("the staging directory holds something other than files and folders")
+
+
+def _keep_only(w):
+    """In a freshly forked child: the protocol pipes (fds 0 and 1) and every other inherited fd let go.
+
+    The kernel's init (pid 1 of its namespace) inherits these fds, and anything in that
+    namespace can open /proc/1/fd/N: it must hold no pipe of the fork server's protocol
+    (nor another kernel's report pipe). Only ``w``, its own report pipe, and stderr (the
+    fork server's log, for a failure while starting) stay.
+    """
+    _to_null(0)
+    _to_null(1)
+    os.closerange(3, w)
+    os.closerange(w + 1, 65536)
+
+
+def _to_null(fd):
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, fd)
+    os.close(null)
 
 
 def _send(fd, kind, text):

@@ -533,6 +533,18 @@ def test_feedback_reports_and_terminal_carry_nothing_student_controlled(hostile)
     assert not problems, "student-controlled text reached a person:\n" + "\n".join(problems[:20])
 
 
+def test_a_forged_or_invalid_message_stops_the_run_and_quotes_nothing(hostile):
+    """Decoding what a kernel sends never raises into the grader: a fixed status, scored, no grading error."""
+    h = hostile
+    for name in ("bad_signature", "bad_output"):
+        student = _member(h, name).name
+        result = json.loads(_sidecar(h, student))
+        nb = result["notebooks"][WEEK]
+        assert result["status"] == "graded" and "traceback" not in result, result.get("reason")
+        assert (nb["run_status"], nb["run_detail"]) == ("malformed_message", "the kernel sent a malformed message")
+        assert any("malformed message" in line for line in h.summary.table().splitlines() if student in line)
+
+
 def test_graded_notebooks_hold_no_script_capable_content(hostile):
     """What formgrader shows of a student's outputs and markdown is inert."""
     h = hostile

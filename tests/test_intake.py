@@ -19,6 +19,7 @@ from grading.gradebook import totals
 from grading.pipeline import grade_week
 from tests.conftest import release_nb, submit
 from tests.fixtures import toy
+from tests.test_pipeline import _zip as make_zip
 from tests.test_pipeline import run_cli
 
 pytestmark = pytest.mark.slow
@@ -28,12 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _zip(path, entries, when=(2026, 1, 3, 12, 0, 0)):
     """A zip whose entries carry the date ``when`` (a student-made archive)."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in entries.items():
-            info = zipfile.ZipInfo(name, date_time=when)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, data)
-    return path
+    return make_zip(path, entries, when)
 
 
 def _good(course):
@@ -129,11 +125,13 @@ def test_a_grader_exception_is_recorded_as_an_error_and_regraded_next_run(toy_co
     monkeypatch.setattr(grade, "_grade_notebook", explode_for_bob)
     summary = grade_week(toy_course, W, workers=0, force=True, progress=False)
     errors = dict(summary.errors)
-    assert "KeyError" in errors["bob"] and "a grader bug" in errors["bob"]
+    # Fixed words and the exception's name only: its text may quote what the grader was reading.
+    assert "grading error (KeyError)" in errors["bob"] and "a grader bug" not in errors["bob"]
     assert sorted(g[0] for g in summary.graded) == ["alice", "carol"]  # the run went on
     assert "ERROR" in summary.table() and "bob" in summary.table()
     side = _sidecar(toy_course, "bob")
-    assert side["status"] == "error" and "a grader bug" in side["reason"] and not side["notebooks"]
+    assert side["status"] == "error" and "a grader bug" not in side["reason"] and not side["notebooks"]
+    assert "a grader bug" in side["traceback"]  # kept for the instructor, rendered nowhere
     assert not (toy_course.autograded("bob", W) / f"{W}.ipynb").exists()  # no stale graded notebook
     with toy_course.gradebook() as gb:  # no score: nbgrader's "not graded yet" state
         grades = [g for nb in gb.find_submission(W, "bob").notebooks for g in nb.grades]
@@ -157,7 +155,7 @@ def test_a_sandbox_failure_is_an_error_that_is_never_already_graded(toy_course, 
 
     monkeypatch.setattr(grade, "_grade_notebook", broken_sandbox)
     summary = grade_week(toy_course, W, workers=0, progress=False)
-    assert "no answer from the sandbox" in dict(summary.errors)["alice"] and not summary.graded
+    assert dict(summary.errors)["alice"].startswith("grading error (SandboxError)") and not summary.graded
     side = _sidecar(toy_course, "alice")
     assert side["status"] == "error" and not side["notebooks"]
     monkeypatch.undo()

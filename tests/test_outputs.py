@@ -13,6 +13,7 @@
 """
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -225,9 +226,50 @@ def test_student_markdown_loses_its_html_and_script_links(source):
     assert "javascript:" not in out.replace("\\", "") and "vbscript:" not in out and "(data:" not in out
 
 
-def test_student_markdown_keeps_its_formatting_and_safe_links():
-    text = "**bold** and `code`, a < b, [docs](https://numpy.org) and $x_1 & y$"
-    assert inert_markdown(text) == text
+NASTY_MARKDOWN = [
+    "[click]\n\n[click]:\njavascript:alert(1)\n",  # a reference definition, destination on the next line
+    "[click]\n\n> [click]: javascript:alert(2)\n",  # ... inside a blockquote
+    "[click]\n\n- [click]: javascript:alert(3)\n",  # ... inside a list
+    "1. x\n\n    [c]: javascript:alert(4)\n\n[c]\n",  # ... indented in a list item
+    "[c]\n\n> - > [c]:\n>   data:text/html;base64,PHNjcmlwdD4=\n",
+    "[c](\njavascript:alert(5))",
+    "[c]( <javascript:alert(6)>)",
+    '[c](javascript:alert(7) "t")',
+    "[c]([x](javascript:alert(8)))",
+    "![i](javascript:alert(9))",
+    "![i]\n\n[i]: vbscript:alert(10)",
+    "\\[c](javascript:alert(11))",
+    "[c](JaVaScRiPt&colon;alert(12))",
+    "$x$ [c](javascript:alert(13)) $y$",
+    "$[c]: javascript:alert(14)$\n\n$[c]$ [c]",
+    "$$\n[c]: javascript:alert(15)\n$$\n\n[c]",
+    "<javascript:alert(16)>",
+    "<a href='javascript:alert(17)'>x</a>",
+    "<script>alert(18)</script>",
+    "`[c]` [c](data:text/html,x)",
+]
+
+
+@pytest.mark.parametrize("source", NASTY_MARKDOWN)
+def test_student_markdown_renders_without_links_or_tags(source):
+    """Rendered as formgrader's nbconvert renders markdown (mistune), without its sanitizer."""
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    html = markdown2html_mistune(inert_markdown(source)).lower()
+    for scheme in ("javascript:", "data:", "vbscript:"):
+        assert f'href="{scheme}' not in html and f'src="{scheme}' not in html, html
+    html = re.sub(r'<a class="anchor-link" href="#[^"<>]*">', "", html)  # nbconvert's own heading anchors
+    assert not re.search(r"<(?!/?(p|em|strong|code|pre|ul|ol|li|blockquote|hr|br|span|h[1-6])\b)[a-z]", html), html
+
+
+def test_student_markdown_keeps_its_formatting_and_reads_the_same():
+    text = "**bold** and `code`, a < b, see [docs](https://numpy.org), $x_1 & y$ and $W^{[1]} x$"
+    safe = inert_markdown(text)
+    assert "**bold**" in safe and "`code`" in safe and "$W^{[1]} x$" in safe  # math keeps its brackets
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    html = markdown2html_mistune(safe)
+    assert "[docs](" in html and html.count("<a ") == 1  # the link reads as text; the bare address is linked
 
 
 def test_outputs_keep_only_text_and_real_images():
@@ -297,3 +339,24 @@ def test_every_message_counts_against_the_output_budget(source):
             factory.recycle()
     assert r.status == "output_limit", (r.status, r.detail)
     assert len(nbformat.writes(r.nb)) < 2 * 2**20
+
+
+def test_a_grading_error_is_named_from_a_fixed_vocabulary():
+    """An exception's text can quote what the grader was reading (a hidden test): only known names remain."""
+    from jsonschema import ValidationError
+
+    from grading.grade import error_reason
+    from grading.kernels import SandboxDamaged
+
+    class StudentNamedError(KeyError):  # not Python's nor the grader's: named by its builtin ancestor
+        pass
+
+    leak = "BEGIN HIDDEN TESTS z = default_rng(21).normal(0.0, 4.0)"
+    cases = {
+        ValueError(f"Invalid Signature: {leak!r}"): "grading error (ValueError)",
+        ValidationError(leak): "grading error (Exception)",
+        StudentNamedError(leak): "grading error (KeyError)",
+        SandboxDamaged(f"could not start a kernel (log: {leak})"): "grading error (SandboxDamaged)",
+        RecursionError(leak): "grading error: the notebook is nested too deeply to process (RecursionError)",
+    }
+    assert [error_reason(e) for e in cases] == list(cases.values())

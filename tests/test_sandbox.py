@@ -16,7 +16,7 @@ import textwrap
 import nbformat
 import pytest
 
-from grading.execute import run_notebook
+from grading.execute import MALFORMED, run_notebook
 from grading.grade import _stage_files
 from grading.kernels import KernelFactory, SandboxDamaged
 from grading.sandbox import Limits, detect, remove_tree
@@ -487,3 +487,134 @@ def test_the_fork_server_never_remounts_the_hosts_dev():
     with pytest.raises(Damaged, match="not inside its sandbox"):
         Zygote({"isolated": True}).setup()
     assert open("/proc/self/mountinfo").read() == before
+
+
+# ----- a hostile kernel against the grader's process ----------------------------------------
+def test_a_real_time_signal_is_a_death_not_a_grader_crash():
+    """Python has no name for signal 40: the kernel died from "signal 40", and the student is scored."""
+    with KernelFactory(Limits(cell_seconds=30)) as f:
+        r = run(f, "import os, time\nos.kill(os.getpid(), 40)\ntime.sleep(5)")
+    assert r.status == "kernel_died" and r.detail == "the kernel died from signal 40", (r.status, r.detail)
+
+
+def test_io_uring_is_refused(factory):
+    """io_uring runs system calls from a kernel thread, out of the seccomp filter's sight."""
+    r = run(
+        factory,
+        """
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        params = ctypes.create_string_buffer(120)
+        fd = libc.syscall(425, 4, params)  # io_uring_setup(4 entries)
+        print("io_uring", "WORKED" if fd >= 0 else f"FAILED {ctypes.get_errno()}")
+        print("enter", libc.syscall(426, 0, 0, 0, 0, None, 0), ctypes.get_errno())
+        """,
+    )
+    assert text(r).split() == ["io_uring", "FAILED", str(errno.EPERM), "enter", "-1", str(errno.EPERM)], text(r)
+
+
+def _process_tree(root):
+    """{host pid: [its pids, outermost namespace first]} for ``root`` and its descendants."""
+    tree, todo = {}, [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            status = dict(line.split(":", 1) for line in open(f"/proc/{pid}/status"))
+            children = open(f"/proc/{pid}/task/{pid}/children").read().split()
+        except OSError:
+            continue
+        tree[pid] = [int(p) for p in status["NSpid"].split()]
+        todo += [int(c) for c in children]
+    return tree
+
+
+def _holders(pids, targets):
+    found = set()
+    for pid in pids:
+        try:
+            links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+        except OSError:
+            continue
+        if targets & set(links):
+            found.add(pid)
+    return found
+
+
+def test_the_kernels_init_holds_no_pipe_of_the_fork_servers_protocol(factory):
+    """Anything in the kernel's namespace can try /proc/1/fd/N: no process started for a notebook
+    (the kernel, its init, the namespace's parent) holds the fork server's protocol pipes."""
+    kernel = factory.fresh_kernel()
+    try:
+        protocol = {f"pipe:[{os.fstat(s.fileno()).st_ino}]" for s in (factory.proc.stdin, factory.proc.stdout)}
+        tree = _process_tree(factory.proc.pid)
+        per_notebook = {pid for pid, ns in tree.items() if len(ns) > 2 or ns[-1] == kernel.pid}
+        assert len(per_notebook) >= 3, tree  # the namespace's parent, the init and the kernel
+        assert not _holders(per_notebook, protocol), (tree, protocol)
+        assert _holders(tree, protocol), "the fork server's own pipes were not found: the test sees nothing"
+    finally:
+        factory.recycle()
+
+
+def test_a_malformed_message_ends_the_run_without_quoting_it(factory):
+    """A forged signature, or an output nbformat rejects: a fixed status, none of the kernel's text."""
+    sender = """
+        k = get_ipython().kernel
+        def send(frames):
+            k.iopub_socket.send_multipart([b"kernel.x.status", b"<IDS|MSG>", *frames])
+        """
+    bad_signature = "send([b'SIG' + b'SEC' + b'RET-1', b'{}', b'{}', b'{}', b'{}'])\nimport time; time.sleep(1)"
+    bad_output = (
+        "k.session.send(k.iopub_socket, 'stream', {'name': 'stdout', 'text': {'x': 'SEC' + 'RET-2'}},"
+        " parent=k.get_parent('shell'))\nimport time; time.sleep(1)"
+    )
+    for attack in (bad_signature, bad_output):
+        r = run(factory, sender, attack, "print('not reached')")
+        assert (r.status, r.detail, r.stopped_at) == ("malformed_message", MALFORMED, 1), (r.status, r.detail)
+        assert "SECRET" not in repr(r.nb), r.nb
+
+
+FLOOD = """
+import hashlib, hmac, json, threading, time, uuid
+k = get_ipython().kernel
+blob = bytes({mb} * 2**20)
+def frames():
+    header = json.dumps({{"msg_id": uuid.uuid4().hex, "msg_type": "comm_info_reply", "session": k.session.session,
+                         "username": "x", "date": "2026-01-01T00:00:00Z", "version": "5.3"}}).encode()
+    h = hmac.new(k.session.key, digestmod=hashlib.sha256)
+    for f in (header, b"{{}}", b"{{}}", b"{{}}"):
+        h.update(f)
+    ident = k._parent_ident["shell"]
+    return [*(ident if isinstance(ident, list) else [ident]), b"<IDS|MSG>", h.hexdigest().encode(), header,
+            b"{{}}", b"{{}}", b"{{}}", blob]
+done = threading.Event()
+def send_all():
+    for _ in range({n}):
+        k.shell_stream.socket.send_multipart(frames(), copy=False)  # one buffer, no copies: cheap for the kernel
+    done.set()
+k.shell_stream.io_loop.add_callback(send_all)
+done.wait(15)
+time.sleep(2)  # while the grader waits for this cell, its ZeroMQ thread receives whatever it accepts
+print("sent", done.is_set())
+"""
+
+
+@pytest.mark.parametrize("mb", [60, 4])
+def test_a_shell_flood_cannot_grow_the_graders_memory(mb):
+    """Signed replies the grader never asked for, on the socket it does not read while a cell runs."""
+    code = textwrap.dedent(
+        f"""
+        import resource, nbformat
+        from grading.execute import run_notebook
+        from grading.kernels import KernelFactory
+        from grading.sandbox import Limits
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell({FLOOD.format(mb=mb, n=50)!r})])
+        with KernelFactory(Limits(cell_seconds=30, max_output_mb=5)) as f:
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+            r = run_notebook(nb, f.fresh_kernel(), f.limits)
+            print(r.status, before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180, check=True).stdout
+    status, before, peak = out.split()
+    assert status == "output_limit", out  # 60 MB: a frame over the cap (the connection is dropped); 4 MB: the budget
+    assert int(peak) < 600 and int(peak) - int(before) < 250, f"grader grew from {before} to {peak} MB"

@@ -404,6 +404,26 @@ def sigmoid(z):
     return np.zeros(np.shape(z)).view(T)
 type(CANARY + "Repr", (), {"__repr__": lambda self: (CANARY + " ") * 20000})()  # a 500 kB repr"""
 
+# Hidden tests in what the grader's message decoding says: a bad signature frame that is the test
+# cell's code (jupyter_client quotes it in "Invalid Signature: %r"), and a validly signed output that
+# nbformat rejects (its ValidationError quotes the content).
+FORGED_MESSAGES = r"""
+def _leak(info):
+    code = info.raw_cell or ""
+    if "BEGIN HIDDEN TESTS" not in code:
+        return
+    k = get_ipython().kernel
+    if MODE == "signature":
+        k.iopub_socket.send_multipart([b"kernel.x.status", b"<IDS|MSG>", code.encode(), b"{}", b"{}", b"{}", b"{}"])
+    else:
+        k.session.send(k.iopub_socket, "stream", {"name": "stdout", "text": {"EXFILCANARY": code}},
+                       parent=k.get_parent("shell"))
+    import time; time.sleep(1)
+get_ipython().events.register("pre_run_cell", _leak)
+
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))"""
+
 # Script-capable content in every output type, and in the written answer.
 BROWSER = r"""
 from IPython.display import HTML, SVG, Javascript, Markdown, display
@@ -535,6 +555,16 @@ def ordered_class(ctx, victims, canaries, course_parent):
                         edit=_with_markdown(BROWSER_MARKDOWN),
                     )
                 },
+            ),
+            (
+                "bad_signature",
+                "exfiltration: hidden tests as a message's signature frame",
+                attack(FORGED_MESSAGES.replace("MODE", '"signature"')),
+            ),
+            (
+                "bad_output",
+                "exfiltration: hidden tests in a signed output that nbformat rejects",
+                attack(FORGED_MESSAGES.replace("MODE", '"output"')),
             ),
             ("outputs_count", "budgets: a million empty outputs", attack(MANY_OUTPUTS)),
             ("outputs_meta", "budgets: megabytes of output metadata", attack(HUGE_METADATA)),
