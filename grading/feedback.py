@@ -4,14 +4,27 @@ Built only from trusted data: the grader's verdict messages (which never
 echo student output and never show hidden values) and the gradebook's
 manual scores and comments. No cell source is included, so hidden test code
 cannot leak (unlike nbgrader's own feedback, issues #917 and #1363).
-Files go to feedback/<student>/<week>/<notebook>.html, where nbgrader's
-``release_feedback`` expects them.
+Files go to feedback/<student>/<week>/<notebook>.html, with the submission's
+timestamp.txt and submission_secret.txt, where nbgrader's ``release_feedback``
+expects them. A late submission's page shows the penalty the gradebook holds.
+
+nbgrader's own ``generate_feedback`` (formgrader's button) is configured in
+nbgrader_config.py to use ClearHiddenTestOutputs and nbgrader_feedback_hook
+below: it never shows hidden tests, and for a submission `course grade` graded
+it writes this same page.
 """
 
 import html
+import shutil
 from pathlib import Path
 
-from .pipeline import collect_results
+import nbformat
+from nbgrader.api import MissingEntry
+from nbgrader.preprocessors import ClearHiddenTests
+from traitlets import Bool
+
+from .gradebook import describe_lateness, lateness
+from .pipeline import SECRET, SIDE_CAR, collect_results
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:52rem;margin:2rem auto;
@@ -43,8 +56,6 @@ def exercise_name(grade_id):
 
 def _manual(course, week, student):
     """{grade_id: (score, max, comment)} of manually graded cells from the gradebook."""
-    from nbgrader.api import MissingEntry
-
     out = {}
     try:
         with course.gradebook() as gb:
@@ -64,7 +75,8 @@ def _manual(course, week, student):
     return out
 
 
-def render(result, manual):
+def render(result, manual, late=None):
+    """The feedback page; ``late`` is (seconds late, penalty, due date) from the gradebook, or None."""
     e = html.escape
     student, week = result["student"], result["week"]
     parts = [
@@ -76,6 +88,7 @@ def render(result, manual):
     auto = sum(c["points"] for nb in result["notebooks"].values() for c in nb["cells"])
     auto_max = sum(c["max_points"] for nb in result["notebooks"].values() for c in nb["cells"])
     parts.append(f"<p class=total>Autograded: {auto:g} / {auto_max:g} points</p>")
+    parts += _late_note(late)
     if result["status"] != "graded":
         parts.append(
             f"<div class=note><b>Your submission could not be graded:</b> {e(result.get('reason') or '')}</div>"
@@ -130,16 +143,92 @@ def render(result, manual):
     return "\n".join(parts)
 
 
-def write_feedback(course, week):
-    """Write feedback for every graded or failed submission of ``week``; returns the paths."""
+def _late_note(late):
+    """The lateness paragraph: when it was due, how late, and the penalty nbgrader's late plugin gave."""
+    seconds, penalty, due = late or (0, 0.0, None)
+    text = describe_lateness(seconds, penalty)
+    if not text:
+        return []
+    due_text = f" (due {due:%Y-%m-%d %H:%M} UTC)" if due is not None else ""
+    return [f"<div class=note><b>Late submission:</b> {html.escape(text[0].upper() + text[1:] + due_text)}.</div>"]
+
+
+def write_feedback(course, week, students=None):
+    """Write feedback for every graded or failed submission of ``week``; returns the paths.
+
+    Next to the pages go the submission's timestamp.txt and submission_secret.txt (from
+    autograded/, as nbgrader's generate_feedback copies them): ``nbgrader release_feedback``
+    reads both to publish each page where only its student's ``fetch_feedback`` finds it.
+    """
     paths = []
+    try:
+        late = lateness(course, week)
+    except MissingEntry:  # the gradebook does not know the week (nothing was graded into it)
+        late = {}
     for student, result in collect_results(course, week).items():
+        if students is not None and student not in students:
+            continue
         manual = _manual(course, week, student)
-        page = render(result, manual)
+        page = render(result, manual, late.get(student))
         out = course.feedback(student, week)
         out.mkdir(parents=True, exist_ok=True)
         for name in result["notebooks"] or [week]:
             path = Path(out) / f"{name}.html"
             path.write_text(page, encoding="utf-8")
             paths.append(path)
+        _copy_exchange_files(course.autograded(student, week), out)
     return paths
+
+
+def _copy_exchange_files(autograded, out):
+    """timestamp.txt and submission_secret.txt as they are in autograded/ (a stale copy is removed)."""
+    for name in ("timestamp.txt", SECRET):
+        src, dest = autograded / name, out / name
+        if src.is_file() and not src.is_symlink():
+            shutil.copyfile(src, dest)
+        else:
+            dest.unlink(missing_ok=True)
+
+
+# ----- nbgrader's own generate_feedback (formgrader's button), configured in nbgrader_config.py -----
+class ClearHiddenTestOutputs(ClearHiddenTests):
+    """nbgrader's ClearHiddenTests for feedback pages: hidden tests go, and so do the outputs they made.
+
+    The outputs of a cell that ran hidden tests (a traceback quoting the failing hidden line, values
+    printed from hidden inputs) are replaced by one fixed line. Hidden regions are removed from every
+    cell (``enforce_metadata`` off), so text a student pasted cannot stop the page being made.
+    """
+
+    enforce_metadata = Bool(False).tag(config=True)
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        hidden = self.begin_test_delimeter in cell.source
+        cell, resources = super().preprocess_cell(cell, resources, cell_index)
+        if hidden and cell.cell_type == "code":
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=HIDDEN_OUTPUT)]
+        return cell, resources
+
+
+HIDDEN_OUTPUT = "Hidden checks ran in this cell; your feedback page lists what they found.\n"
+
+
+def nbgrader_feedback_hook(notebooks=(), **_):
+    """GenerateFeedback.post_convert_hook: nbgrader's page becomes the page `course feedback` writes.
+
+    nbgrader calls this after writing feedback/<student>/<week>/ from autograded/<student>/<week>/.
+    When `course grade` graded that submission (its grading.json is there), the pages are rewritten
+    from the grader's verdicts and the gradebook, so both commands give the student the same page.
+    A submission graded by ``nbgrader autograde`` keeps nbgrader's page, cleaned by
+    ClearHiddenTestOutputs.
+    """
+    from .course import Course
+
+    paths = [Path(nb).resolve() for nb in notebooks]
+    if not paths:
+        return []
+    folder = paths[0].parent
+    root, student, week = folder.parents[2], folder.parent.name, folder.name
+    course = Course.load(root)
+    if course.autograded(student, week) != folder or not (folder / SIDE_CAR).is_file():
+        return []
+    return write_feedback(course, week, students={student})

@@ -3,7 +3,8 @@
 * the distribution of autograded scores,
 * the mean score per exercise, hardest first,
 * the most common failure messages (each names a check and a mistake),
-* the time each submission took to grade, and every submission that failed.
+* the time each submission took to grade, and every submission that failed,
+* similar submissions: near-identical solutions, near-copies of the reference (grading/similarity.py).
 Plots are PNGs embedded in the page, so the report is a single file.
 """
 
@@ -122,7 +123,35 @@ def write_report(course, week):
                 "<h2>Submissions that could not be graded</h2>",
                 f"<table><tr><th>student</th><th>reason</th></tr>{rows}</table>",
             ]
+        parts += late_section(course, week)
+    from .similarity import find_similar
+
+    parts += find_similar(course, week).html_section()  # escaped there
     course.reports.mkdir(parents=True, exist_ok=True)
     path = course.reports / f"{week}.html"
     path.write_text("\n".join(parts), encoding="utf-8")
     return path
+
+
+def late_section(course, week):
+    """Late submissions from the gradebook: due date, how late, and the penalty nbgrader's late plugin gave."""
+    from nbgrader.api import MissingEntry
+
+    from .gradebook import describe_lateness, lateness
+
+    try:
+        late = {s: v for s, v in lateness(course, week).items() if v[0] > 0}
+    except MissingEntry:
+        return []
+    if not late:
+        return []
+    e = html.escape
+    rows = "".join(
+        f"<tr><td>{e(st)}</td><td>{'' if due is None else f'{due:%Y-%m-%d %H:%M} UTC'}</td>"
+        f"<td>{e(describe_lateness(seconds, penalty))}</td><td>{penalty:g}</td></tr>"
+        for st, (seconds, penalty, due) in sorted(late.items())
+    )
+    return [
+        f"<h2>Late submissions ({len(late)})</h2>",
+        f"<table><tr><th>student</th><th>due</th><th>lateness</th><th>penalty (points)</th></tr>{rows}</table>",
+    ]
