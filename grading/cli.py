@@ -70,10 +70,33 @@ def cmd_grade(args):
         figures=args.figures,
         unconfined=args.unconfined,
     )
+    _gradebook_totals(course, summaries)
     for week, summary in summaries.items():
         print(f"== {week} ==\n{summary.table()}\n" if len(summaries) > 1 else summary.table())
     # A FAILED submission or a grading error (rerun to regrade it) must stop a script: exit 1.
     return 1 if any(s.failed or s.errors for s in summaries.values()) else 0
+
+
+def _gradebook_totals(course, summaries):
+    """The summary's scores as the gradebook has them: manual grades, overrides, late penalty.
+
+    A submission with cells still awaiting manual grading shows its score so far, with a note.
+    """
+    from .gradebook import read_class
+
+    if not any(s.graded for s in summaries.values()):
+        return
+    grades = read_class(course, list(summaries))
+    for week, summary in summaries.items():
+        subs = grades.weeks[week].submissions
+        for i, (student, _score, _mx, secs) in enumerate(summary.graded):
+            sub = subs.get(student)
+            if sub is None:
+                continue
+            summary.graded[i] = (student, sub.so_far, sub.max_score, secs)
+            if sub.pending:
+                note = f"final pending: {sub.pending} cell(s) to grade by hand (score so far)"
+                summary.notes.setdefault(student, []).insert(0, note)
 
 
 def cmd_feedback(args):
@@ -86,11 +109,13 @@ def cmd_feedback(args):
 
 
 def cmd_export(args):
-    from .gradebook import export_csv
+    from .export import export
 
     course = _course(args)
-    path = export_csv(course, Path(args.to).resolve())
-    print(f"grades written to {path}")
+    path, blanks = export(course, args.format, Path(args.to).resolve(), week=args.week)
+    print(f"{args.format} grades written to {for_terminal(path)}")
+    for student, week, why in blanks:  # blank, never 0: the LMS keeps what it had
+        print(f"left blank: {for_terminal(student, 70)} {week}: {why}")
     return 0
 
 
@@ -282,7 +307,20 @@ def build_parser():
     p.add_argument("week", help="the graded week, e.g. week1_linear_regression")
     p.set_defaults(func=cmd_feedback)
 
-    p = sub.add_parser("export", help="grades CSV, as nbgrader export writes it")
+    p = sub.add_parser(
+        "export",
+        help="final grades from the gradebook as a CSV for Canvas, Moodle or nbgrader",
+        description="Final grades (autograded + manual - late penalty) from the gradebook. Scores still "
+        "awaiting manual grading, and submissions that could not be graded, are left blank.",
+    )
+    p.add_argument(
+        "--format",
+        choices=("canvas", "moodle", "nbgrader"),
+        default="nbgrader",
+        help="canvas: Canvas gradebook import; moodle: Moodle grade import; nbgrader: nbgrader export's "
+        "columns (default)",
+    )
+    p.add_argument("--week", help="one week only (default: every week, one column each)")
     p.add_argument("--to", default="grades.csv", help="output file (default grades.csv)")
     p.set_defaults(func=cmd_export)
 

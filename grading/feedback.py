@@ -14,30 +14,36 @@ below: it never shows hidden tests, and for a submission `course grade` graded
 it writes this same page.
 """
 
-import html
+import functools
 import shutil
 from pathlib import Path
 
 import nbformat
-from nbgrader.api import MissingEntry
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from nbgrader.preprocessors import ClearHiddenTests
 from traitlets import Bool
 
-from .gradebook import describe_lateness, lateness
+from .gradebook import describe_lateness, read_grades
 from .pipeline import SECRET, SIDE_CAR, collect_results
 
-CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:52rem;margin:2rem auto;
-  padding:0 1rem;color:#1f2328;line-height:1.5}
-h1{font-size:1.5rem;margin-bottom:.2rem} .sub{color:#59636e;margin-top:0}
-.total{font-size:1.2rem;font-weight:600;margin:1rem 0}
-table{border-collapse:collapse;width:100%;margin:1rem 0}
-th,td{text-align:left;padding:.45rem .6rem;border-bottom:1px solid #d1d9e0;vertical-align:top}
-th{background:#f6f8fa} .pass{color:#1a7f37;font-weight:600} .fail{color:#cf222e;font-weight:600}
-.wait{color:#9a6700;font-weight:600} ul{margin:.2rem 0 .2rem 1.1rem;padding:0} li{margin:.15rem 0}
-.note{background:#fff8c5;border:1px solid #d4a72c;padding:.6rem .8rem;border-radius:6px;margin:1rem 0}
-.hidden{color:#59636e;font-size:.85em}
-"""
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+@functools.cache
+def _environment():
+    # autoescape for every template: all text on these pages is escaped unless marked safe.
+    return Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render_template(name, **context):
+    """A page from grading/templates/ (jinja2, autoescaped)."""
+    return _environment().get_template(name).render(**context)
 
 
 def week_title(week):
@@ -54,122 +60,157 @@ def exercise_name(grade_id):
     return core.replace("_", " ")
 
 
-def _manual(course, week, student):
-    """{grade_id: (score, max, comment)} of manually graded cells from the gradebook."""
-    out = {}
-    try:
-        with course.gradebook() as gb:
-            sub = gb.find_submission(week, student)
-            for nb in sub.notebooks:
-                for grade in nb.grades:
-                    if grade.cell.cell_type == "markdown":
-                        comment = next((c for c in nb.comments if c.name == grade.name), None)
-                        text = comment.comment if comment is not None else None
-                        out[grade.name] = (
-                            grade.score if grade.manual_score is not None else None,
-                            grade.max_score,
-                            text,
-                        )
-    except MissingEntry:
-        pass
-    return out
+def points(score, max_score):
+    """'1.5 / 2', or 'pending / 2' while a score awaits manual grading (never shown as 0)."""
+    return f"{'pending' if score is None else f'{score:g}'} / {max_score:g}"
 
 
-def render(result, manual, late=None):
-    """The feedback page; ``late`` is (seconds late, penalty, due date) from the gradebook, or None."""
-    e = html.escape
-    student, week = result["student"], result["week"]
-    parts = [
-        f"<!doctype html><meta charset='utf-8'><title>Feedback {e(week)} – {e(student)}</title>",
-        f"<style>{CSS}</style>",
-        f"<h1>{e(week_title(week))}</h1>",
-        f"<p class=sub>Feedback for <b>{e(student)}</b></p>",
+def render(result, sub, duedate=None):
+    """The feedback page of one submission.
+
+    Scores come from the gradebook (``sub``, a SubmissionGrades, or None when the gradebook
+    has none): an instructor's formgrader override is what the student sees. The grader's
+    verdicts in ``result`` give the per-check messages only.
+    """
+    cells = {} if sub is None else {(c.notebook, c.name): c for c in sub.cells}
+    notebooks = [
+        {"name": name, "rows": _code_rows(name, nb, cells) + _written_rows(name, nb, cells)}
+        for name, nb in result["notebooks"].items()
     ]
-    auto = sum(c["points"] for nb in result["notebooks"].values() for c in nb["cells"])
-    auto_max = sum(c["max_points"] for nb in result["notebooks"].values() for c in nb["cells"])
-    parts.append(f"<p class=total>Autograded: {auto:g} / {auto_max:g} points</p>")
-    parts += _late_note(late)
-    if result["status"] != "graded":
-        parts.append(
-            f"<div class=note><b>Your submission could not be graded:</b> {e(result.get('reason') or '')}</div>"
+    return render_template(
+        "feedback.html.j2",
+        week=result["week"],
+        student=result["student"],
+        title=week_title(result["week"]),
+        t=_totals(result, sub),
+        late=_late_text(sub, duedate),
+        failed=(result.get("reason") or "") if result["status"] != "graded" else None,
+        missing=sub is None,
+        notes=_notes(result),
+        notebooks=notebooks,
+    )
+
+
+def _totals(result, sub):
+    """The header: autograded + written answers - late penalty = final, each from the gradebook."""
+    if sub is None:
+        auto_max = sum(c["max_points"] for nb in result["notebooks"].values() for c in nb["cells"])
+        manual_max = sum(m["max_points"] for nb in result["notebooks"].values() for m in nb.get("manual", {}).values())
+        return {
+            "auto": points(None, auto_max),
+            "auto_note": "",
+            "manual": points(None, manual_max),
+            "manual_note": "",
+            "penalty": None,
+            "final": points(None, auto_max + manual_max),
+            "final_note": "",
+        }
+    auto, auto_max, auto_pending = sub.autograded
+    manual, manual_max, manual_pending = sub.manual
+    overrides = sum(c.overridden for c in sub.cells)
+    parts = ((auto_pending, "exercise(s)"), (manual_pending, "answer(s)"))
+    waiting = [f"{n} {what} awaiting grading" for n, what in parts if n]
+    return {
+        "auto": points(None if auto_pending else auto, auto_max),
+        "auto_note": f"includes {overrides} score(s) set by your instructor" if overrides else "",
+        "manual": points(None if manual_pending else manual, manual_max),
+        "manual_note": ", ".join(f"{n} awaiting grading" for n in [manual_pending] if n),
+        "penalty": f"−{sub.late_penalty:g}" if sub.late_penalty else None,
+        "final": points(sub.final, sub.max_score),
+        "final_note": f"{'; '.join(waiting)} ({sub.so_far:g} points so far)" if waiting else "",
+    }
+
+
+def _code_rows(name, nb, cells):
+    rows = []
+    for cell in nb["cells"]:
+        grade = cells.get((name, cell["grade_id"]))
+        ok = cell["passed"]
+        checks = cell.get("checks", [])
+        hidden = sum(1 for c in checks if c.get("hidden"))
+        override = None
+        if grade is not None and grade.overridden:
+            auto = "no score" if grade.auto is None else f"{grade.auto:g}"
+            override = f"Score set by your instructor (the autograder gave {auto})."
+        rows.append(
+            {
+                "exercise": exercise_name(cell["grade_id"]),
+                "checks": f"{len(checks) - hidden} visible and {hidden} hidden check(s)" if checks else "",
+                "points": points(None if grade is None else grade.score, cell["max_points"]),
+                "css": "pass" if ok else "fail",
+                "state": "passed" if ok else "not passed",
+                "messages": [] if ok else list(cell["messages"]),
+                "override": override,
+                "comment": None if grade is None else _instructor_comment(grade),
+            }
         )
+    return rows
+
+
+def _written_rows(name, nb, cells):
+    rows = []
+    for gid, info in nb.get("manual", {}).items():
+        grade = cells.get((name, gid))
+        mx = info["max_points"] if grade is None else grade.max_score
+        if grade is None or grade.pending:
+            css, state, score = ("wait", "awaiting grading", None)
+        elif grade.manual is None and not info["answered"]:
+            css, state, score = ("fail", "no answer", grade.score)
+        else:
+            css, state, score = ("pass", "graded", grade.score)
+        rows.append(
+            {
+                "exercise": f"{exercise_name(gid)} (written answer)",
+                "checks": "",
+                "points": points(score, mx),
+                "css": css,
+                "state": state,
+                "messages": [],
+                "override": None,
+                "comment": None if grade is None else grade.comment,
+            }
+        )
+    return rows
+
+
+def _instructor_comment(grade):
+    """A code cell's comment, unless it is nbgrader's automatic "No response." (the verdict says more)."""
+    return grade.comment if grade.comment and grade.comment != "No response." else None
+
+
+def _notes(result):
     notes = list(result.get("notes", []))
     for nb in result["notebooks"].values():
         notes += nb.get("notes", [])
         if nb.get("run_status") not in (None, "ok"):
             notes.append(f"Running your notebook stopped early: {nb.get('run_detail')}.")
-    if notes:
-        parts.append("<div class=note><b>Notes</b><ul>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul></div>")
-    for name, nb in result["notebooks"].items():
-        parts.append(f"<h2>{e(name)}.ipynb</h2><table><tr><th>Exercise</th><th>Points</th><th>Result</th></tr>")
-        for cell in nb["cells"]:
-            ok = cell["passed"]
-            detail = ""
-            if not ok:
-                items = []
-                for msg in cell["messages"]:
-                    items.append(f"<li>{e(msg)}</li>")
-                detail = "<ul>" + "".join(items) + "</ul>"
-            hidden = sum(1 for c in cell.get("checks", []) if c.get("hidden"))
-            shown = len(cell.get("checks", [])) - hidden
-            counts = (
-                f"<div class=hidden>{shown} visible and {hidden} hidden check(s)</div>" if cell.get("checks") else ""
-            )
-            parts.append(
-                f"<tr><td>{e(exercise_name(cell['grade_id']))}{counts}</td>"
-                f"<td>{cell['points']:g} / {cell['max_points']:g}</td>"
-                f"<td><span class={'pass' if ok else 'fail'}>{'passed' if ok else 'not passed'}</span>"
-                f"{detail}</td></tr>"
-            )
-        for gid, info in nb.get("manual", {}).items():
-            score, mx, comment = manual.get(gid, (None, info["max_points"], None))
-            if score is None:
-                state = (
-                    "<span class=wait>awaiting grading</span>"
-                    if info["answered"]
-                    else "<span class=fail>no answer</span>"
-                )
-                pts = f"– / {mx:g}" if info["answered"] else f"0 / {mx:g}"
-            else:
-                state, pts = "<span class=pass>graded</span>", f"{score:g} / {mx:g}"
-            if comment:
-                state += f"<div>{e(comment)}</div>"
-            parts.append(f"<tr><td>{e(exercise_name(gid))} (written answer)</td><td>{pts}</td><td>{state}</td></tr>")
-        parts.append("</table>")
-    parts.append(
-        "<p class=sub>Hidden checks use inputs you have not seen; their messages describe the mistake "
-        "without showing the test. Rerun the notebook's visible checks to try ideas.</p>"
-    )
-    return "\n".join(parts)
+    return notes
 
 
-def _late_note(late):
-    """The lateness paragraph: when it was due, how late, and the penalty nbgrader's late plugin gave."""
-    seconds, penalty, due = late or (0, 0.0, None)
-    text = describe_lateness(seconds, penalty)
+def _late_text(sub, duedate):
+    """When it was due, how late, and the penalty nbgrader's late plugin gave (None when on time)."""
+    text = None if sub is None else describe_lateness(sub.seconds_late, sub.late_penalty)
     if not text:
-        return []
-    due_text = f" (due {due:%Y-%m-%d %H:%M} UTC)" if due is not None else ""
-    return [f"<div class=note><b>Late submission:</b> {html.escape(text[0].upper() + text[1:] + due_text)}.</div>"]
+        return None
+    due_text = f" (due {duedate:%Y-%m-%d %H:%M} UTC)" if duedate is not None else ""
+    return text[0].upper() + text[1:] + due_text
 
 
 def write_feedback(course, week, students=None):
     """Write feedback for every graded or failed submission of ``week``; returns the paths.
 
-    Next to the pages go the submission's timestamp.txt and submission_secret.txt (from
-    autograded/, as nbgrader's generate_feedback copies them): ``nbgrader release_feedback``
-    reads both to publish each page where only its student's ``fetch_feedback`` finds it.
+    Scores come from the gradebook (an unreadable one is one CourseError line, and nothing
+    is written); the grader's result files give the per-check messages. Next to the pages
+    go the submission's timestamp.txt and submission_secret.txt (from autograded/, as
+    nbgrader's generate_feedback copies them): ``nbgrader release_feedback`` reads both to
+    publish each page where only its student's ``fetch_feedback`` finds it.
     """
+    grades = read_grades(course, week)
     paths = []
-    try:
-        late = lateness(course, week)
-    except MissingEntry:  # the gradebook does not know the week (nothing was graded into it)
-        late = {}
     for student, result in collect_results(course, week).items():
         if students is not None and student not in students:
             continue
-        manual = _manual(course, week, student)
-        page = render(result, manual, late.get(student))
+        page = render(result, grades.submissions.get(student), grades.duedate)
         out = course.feedback(student, week)
         out.mkdir(parents=True, exist_ok=True)
         for name in result["notebooks"] or [week]:

@@ -8,6 +8,7 @@ and ``nbgrader export`` work on our results unchanged.
 
 import time
 import warnings
+from dataclasses import dataclass, field
 
 from nbgrader.api import MissingEntry
 from sqlalchemy.engine import make_url
@@ -247,11 +248,166 @@ def totals(course, week):
 
 
 def export_csv(course, path):
-    """Grades as CSV, with nbgrader's own exporter (the columns of ``nbgrader export``)."""
-    from nbgrader.plugins import CsvExportPlugin
+    """Grades as CSV in the columns of ``nbgrader export`` (grading/export.py, formula-safe)."""
+    from .export import export
 
-    plugin = CsvExportPlugin()
-    plugin.to = str(path)
-    with course.gradebook() as gb:
-        plugin.export(gb)
-    return path
+    return export(course, "nbgrader", path)[0]
+
+
+# ----- grades out of the gradebook: the one source of truth for feedback, report, export, summary -----
+@dataclass(frozen=True)
+class CellGrade:
+    """One grade cell of one submission, as the gradebook holds it (formgrader's edits included)."""
+
+    notebook: str
+    name: str
+    written: bool  # a written answer (markdown, graded by hand); else an autograded code cell
+    auto: float | None
+    manual: float | None  # formgrader's score: wins over ``auto``, as in nbgrader's Grade.score
+    extra_credit: float | None
+    max_score: float
+    pending: bool  # needs_manual_grade: nobody has given it its score yet
+    comment: str | None  # the instructor's comment, else the automatic one ("No response.")
+
+    @property
+    def score(self):
+        """The score the student has: nbgrader's Grade.score; None while pending."""
+        return None if self.pending else self.nbgrader_score
+
+    @property
+    def nbgrader_score(self):
+        """nbgrader's Grade.score: manual over auto, plus extra credit, 0 when neither is set."""
+        base = self.manual if self.manual is not None else self.auto
+        return 0.0 if base is None else base + (self.extra_credit or 0.0)
+
+    @property
+    def overridden(self):
+        """An autograded cell whose score an instructor set by hand."""
+        return not self.written and self.manual is not None
+
+
+@dataclass
+class SubmissionGrades:
+    """A student's submission of one week: autograded + manual - late penalty = final."""
+
+    student: str
+    first_name: str | None
+    last_name: str | None
+    email: str | None
+    timestamp: object  # datetime or None
+    seconds_late: float
+    late_penalty: float
+    cells: list = field(default_factory=list)
+
+    def _part(self, written):
+        cells = [c for c in self.cells if c.written == written]
+        return sum(c.score or 0.0 for c in cells), sum(c.max_score for c in cells), sum(c.pending for c in cells)
+
+    @property
+    def autograded(self):
+        """(score, max, pending cells) of the code cells, instructor overrides included."""
+        return self._part(False)
+
+    @property
+    def manual(self):
+        """(score, max, pending answers) of the written answers."""
+        return self._part(True)
+
+    @property
+    def max_score(self):
+        return sum(c.max_score for c in self.cells)
+
+    @property
+    def pending(self):
+        return sum(c.pending for c in self.cells)
+
+    @property
+    def so_far(self):
+        """The total of the cells graded so far, less the late penalty (nbgrader's clamp at 0)."""
+        return max(0.0, self.autograded[0] + self.manual[0] - self.late_penalty)
+
+    @property
+    def final(self):
+        """The final score, or None while any cell awaits manual grading."""
+        return None if self.pending else self.so_far
+
+    @property
+    def display_name(self):
+        """'Last, First' when the gradebook has names, else the student id."""
+        names = [n for n in (self.last_name, self.first_name) if n]
+        return ", ".join(names) or self.student
+
+
+@dataclass
+class WeekGrades:
+    """Every submission of one week in the gradebook (empty when the gradebook does not know the week)."""
+
+    week: str
+    known: bool = False  # the gradebook has this week (it was released or graded)
+    duedate: object = None
+    max_score: float = 0.0
+    submissions: dict = field(default_factory=dict)  # student -> SubmissionGrades
+
+
+@dataclass
+class ClassGrades:
+    """The whole gradebook: every student (with names and emails) and the weeks asked for."""
+
+    students: dict = field(default_factory=dict)  # id -> (first name, last name, email)
+    weeks: dict = field(default_factory=dict)  # week -> WeekGrades
+
+
+def read_grades(course, week):
+    """WeekGrades of ``week``; an unreadable gradebook is one CourseError line naming it."""
+    return read_class(course, [week]).weeks[week]
+
+
+def read_class(course, weeks):
+    """ClassGrades for ``weeks``, read in one session (a consistent snapshot)."""
+    try:
+        with course.gradebook() as gb:
+            out = ClassGrades()
+            for student in gb.students:
+                out.students[student.id] = (student.first_name, student.last_name, student.email)
+            for week in weeks:
+                out.weeks[week] = _week_grades(gb, week)
+            return out
+    except DBAPIError as e:  # a file that opened but is not a gradebook fails on the first query
+        raise CourseError(gradebook_problem(course.db_url, e)) from e
+
+
+def _week_grades(gb, week):
+    try:
+        assignment = gb.find_assignment(week)
+    except MissingEntry:
+        return WeekGrades(week)
+    out = WeekGrades(week, True, assignment.duedate, float(assignment.max_score or 0.0))
+    for sub in assignment.submissions:
+        student = sub.student
+        grades = SubmissionGrades(
+            student.id,
+            student.first_name,
+            student.last_name,
+            student.email,
+            sub.timestamp,
+            float(sub.total_seconds_late or 0.0),
+            float(sub.late_submission_penalty or 0.0),
+        )
+        for nb in sub.notebooks:
+            comments = {c.name: c.comment for c in nb.comments}
+            for g in nb.grades:
+                grades.cells.append(
+                    CellGrade(
+                        nb.name,
+                        g.name,
+                        g.cell.cell_type == "markdown",
+                        g.auto_score,
+                        g.manual_score,
+                        g.extra_credit,
+                        float(g.max_score or 0.0),
+                        bool(g.needs_manual_grade),
+                        comments.get(g.name) or comments.get(g.name.removesuffix("_tests")),
+                    )
+                )
+        out.submissions[student.id] = grades
+    return out

@@ -98,19 +98,28 @@ def lab(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(lab):
+def browser():
+    """One chromium for the module: Playwright's sync API allows one running instance per thread."""
     from playwright.sync_api import sync_playwright
 
+    if CHROMIUM is None:
+        pytest.fail("Debian's chromium is not installed (make test installs it: apt-get install chromium)")
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
-        context = browser.new_context(viewport={"width": 1440, "height": 1000})
-        context.set_default_timeout(60_000)
-        pg = context.new_page()
-        pg.goto(f"{lab['base']}/lab/tree/{WEEK}/{WEEK}.ipynb?token={lab['token']}")
-        pg.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-        _wait_idle(pg)
-        yield pg
-        browser.close()
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def page(lab, browser):
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    context.set_default_timeout(60_000)
+    pg = context.new_page()
+    pg.goto(f"{lab['base']}/lab/tree/{WEEK}/{WEEK}.ipynb?token={lab['token']}")
+    pg.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+    _wait_idle(pg)
+    yield pg
+    context.close()
 
 
 def _shot(pg, name):
@@ -277,40 +286,37 @@ def formgrader(toy_template, tmp_path_factory):
         yield {"base": base, "token": token, "course": course, "ids": ids, "week": toy.WEEK}
 
 
-def _open_and_look(url, shot):
-    """Open ``url`` in chromium; return (window.pwned, the page's visible text)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
-        try:
-            pg = browser.new_page(viewport={"width": 1440, "height": 1000})
-            pg.goto(url, wait_until="load", timeout=120_000)
-            time.sleep(3)  # a fetch() the page started has time to land
-            pg.screenshot(path=str(OUT / shot), full_page=True)
-            return pg.evaluate("window.pwned === undefined ? null : window.pwned"), pg.inner_text("body")
-        finally:
-            browser.close()
+def _open_and_look(browser, url, shot):
+    """Open ``url`` in a fresh browser context; return (window.pwned, the page's visible text)."""
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    try:
+        pg = context.new_page()
+        pg.goto(url, wait_until="load", timeout=120_000)
+        time.sleep(3)  # a fetch() the page started has time to land
+        pg.screenshot(path=str(OUT / shot), full_page=True)
+        return pg.evaluate("window.pwned === undefined ? null : window.pwned"), pg.inner_text("body")
+    finally:
+        context.close()
 
 
-def test_7_student_script_does_not_run_in_formgrader(formgrader):
+def test_7_student_script_does_not_run_in_formgrader(formgrader, browser):
     fg = formgrader
     pwned_file = fg["course"].root / "pwned.txt"  # where the payload's contents-API PUT would write
     url = f"{fg['base']}/formgrader/submissions/{fg['ids']['payload']}/?token={fg['token']}"
-    flag, text = _open_and_look(url, "7_formgrader_payload.png")
+    flag, text = _open_and_look(browser, url, "7_formgrader_payload.png")
     assert flag is None and not pwned_file.exists()
     assert "visible printed text" in text and "My answer: the origin." in text
     assert "window.pwned = 1" in text  # the student's script shows as text, for the grader to see
 
     url = f"{fg['base']}/formgrader/submissions/{fg['ids']['control']}/?token={fg['token']}"
-    flag, _ = _open_and_look(url, "7_formgrader_control.png")
+    flag, _ = _open_and_look(browser, url, "7_formgrader_control.png")
     assert flag is not None, "the control (the raw submission) should run its script: the check above can fail"
     pwned_file.unlink(missing_ok=True)
 
 
-def test_8_feedback_page_is_inert(formgrader):
+def test_8_feedback_page_is_inert(formgrader, browser):
     fg = formgrader
     page = fg["course"].feedback("payload", fg["week"]) / f"{fg['week']}.html"
-    flag, text = _open_and_look(page.as_uri(), "8_feedback_payload.png")
+    flag, text = _open_and_look(browser, page.as_uri(), "8_feedback_payload.png")
     assert flag is None
     assert "<script>window.pwned=8</script>" in text  # the odd cell id is quoted as text in the notes

@@ -14,7 +14,7 @@ import pytest
 from grading.cli import build_parser, main
 from grading.collect import collect
 from grading.feedback import write_feedback
-from grading.gradebook import cell_scores, export_csv, totals
+from grading.gradebook import cell_scores, export_csv, read_grades, totals
 from grading.pipeline import collect_results, grade_week
 from grading.report import summarize, write_report
 from tests.conftest import release_nb, submit
@@ -152,7 +152,7 @@ def test_feedback_report_and_export(toy_course, tmp_path):
 
     report = write_report(toy_course, W).read_text()
     assert report.count("<img") == 3 and "Most common failures" in report
-    s = summarize(collect_results(toy_course, W))
+    s = summarize(collect_results(toy_course, W), read_grades(toy_course, W))
     assert s["exercise_means"][0][1] in ("w9_sigmoid_tests", "w9_affine_tests")
     assert any("forgot to add the bias b" in msg for msg, _ in s["failures"])
 
