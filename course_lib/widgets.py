@@ -1,4 +1,4 @@
-"""Interactive demos for JupyterLab: a single neuron, gradient descent, a playground.
+"""Interactive demos for JupyterLab: a single neuron, gradient descent, a playground, optimizers, feature maps.
 
 Each demo is an ``ipywidgets.VBox`` (controls on top, picture below) with
 two extra attributes for anyone who wants to look inside, tests included:
@@ -534,3 +534,237 @@ def playground(dataset="moons", seed=0):
     is the trained Sequential.
     """
     return Playground(dataset, seed)
+
+
+# ----- convolution: one filter slid over an image ------------------------------
+FEATURE_MAP_FILTERS = {
+    # name -> a small kernel; on the digits, ink is positive and the background 0
+    "vertical edge (ink on the left)": [[1.0, 0.0, -1.0], [1.0, 0.0, -1.0], [1.0, 0.0, -1.0]],
+    "horizontal edge (ink above)": [[1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [-1.0, -1.0, -1.0]],
+    "diagonal ↘ stroke": [[1.0, -1.0], [-1.0, 1.0]],
+    "diagonal ↗ stroke": [[-1.0, 1.0], [1.0, -1.0]],
+    "blur (mean of 3×3)": [[1 / 9] * 3] * 3,
+}
+
+
+def _shift_right(image, shift):
+    """The image moved ``shift`` pixels to the right (left if negative), zeros coming in."""
+    out = np.zeros_like(image)
+    if shift >= 0:
+        out[:, shift:] = image[:, : image.shape[1] - shift]
+    else:
+        out[:, :shift] = image[:, -shift:]
+    return out
+
+
+class FeatureMapExplorer(Demo):
+    """One filter slid over one image, then 2×2 max pooling; see ``feature_map_explorer``."""
+
+    def __init__(self, images, filters=None, labels=None):
+        from .nn.conv import conv_forward, maxpool_forward
+
+        self._conv, self._pool = conv_forward, maxpool_forward
+        self.images = np.asarray(images, dtype=np.float64)
+        if self.images.ndim != 3 or len(self.images) == 0:
+            raise ValueError(f"images must have shape (n, height, width), got {self.images.shape}")
+        filters = FEATURE_MAP_FILTERS if filters is None else filters
+        self.filters = {str(name): np.asarray(k, dtype=np.float64) for name, k in filters.items()}
+        bad = [name for name, k in self.filters.items() if k.ndim != 2 or k.shape[0] > self.images.shape[1]]
+        if not self.filters or bad:
+            raise ValueError(f"filters must be a non-empty dict of small 2-D kernels; check {bad}")
+        self.labels = None if labels is None else list(labels)
+        width = self.images.shape[2]
+        controls = {
+            "image": widgets.IntSlider(value=0, min=0, max=len(self.images) - 1, description="image", **_SLIDER),
+            "filter": widgets.Dropdown(options=list(self.filters), description="filter"),
+            "shift": widgets.IntSlider(
+                value=0, min=-(width // 4), max=width // 4, description="shift right (pixels)", **_SLIDER
+            ),
+            "relu": widgets.Checkbox(value=True, description="ReLU after the filter"),
+        }
+        controls["filter"].layout.width = "330px"
+        rows = [
+            widgets.HBox([controls["image"], controls["filter"]]),
+            widgets.HBox([controls["shift"], controls["relu"]]),
+        ]
+        super().__init__(controls, rows)
+        self._observe_all(self.redraw, controls)
+        self.redraw()
+
+    def redraw(self):
+        c = self.controls
+        i, name, shift = c["image"].value, c["filter"].value, c["shift"].value
+        image = _shift_right(self.images[i], shift)
+        kernel = self.filters[name]
+        Z, _ = self._conv(image[None, :, :, None], kernel[:, :, None, None], np.zeros(1))
+        fmap = np.maximum(Z, 0.0) if c["relu"].value else Z
+        pooled, _ = self._pool(fmap)
+        fmap, pooled = fmap[0, :, :, 0], pooled[0, :, :, 0]
+        self.state.update(
+            image_index=i, filter=name, shift=shift, image=image, kernel=kernel, feature_map=fmap, pooled=pooled
+        )
+
+        fig, axes = _figure(4, figsize=(11, 3.3), wspace=0.35, width_ratios=[1, 0.6, 1, 1])
+        label = "" if self.labels is None else f" (label {self.labels[i]})"
+        lim = max(np.abs(fmap).max(), 1e-12)
+        panels = [
+            (image, f"image {i}{label}", "gray_r", None),
+            (kernel, "filter", "RdBu_r", np.abs(kernel).max()),
+            (fmap, f"feature map {fmap.shape[0]}×{fmap.shape[1]}", "RdBu_r", lim),
+            (pooled, f"after 2×2 max pooling {pooled.shape[0]}×{pooled.shape[1]}", "RdBu_r", lim),
+        ]
+        for ax, (values, title, cmap, v) in zip(axes, panels):
+            ax.imshow(values, cmap=cmap, vmin=None if v is None else -v, vmax=v)
+            ax.set_title(title, fontsize=10)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        where = np.unravel_index(np.argmax(fmap), fmap.shape)
+        self._show(
+            fig,
+            f"strongest response <b>{fmap.max():.3g}</b> at row {where[0]}, column {where[1]} "
+            f"&nbsp;·&nbsp; the filter has {kernel.size} weights, used at all {fmap.size} positions",
+        )
+
+
+def feature_map_explorer(images, filters=None, labels=None):
+    """Slide a filter over an image and look at the feature map, before and after pooling.
+
+    images: (n, h, w), e.g. the 8×8 digits; filters: dict name -> 2-D kernel
+    (default FEATURE_MAP_FILTERS: edges, diagonal strokes, blur); labels: (n,) or None.
+    Controls: which image, which filter, a horizontal shift of the image (to
+    see the feature map move with it) and whether a ReLU follows the filter.
+    The feature map is the "valid" cross-correlation (no bias), then 2×2 max pooling.
+    state: image_index, filter, shift, image, kernel, feature_map, pooled, text.
+    """
+    return FeatureMapExplorer(images, filters, labels)
+
+
+# ----- optimizers on a 2-D loss surface -------------------------------------------------
+def _ravine(x, y):
+    """A long, narrow valley: curvature 1 along x and 20 along y, minimum at (0, 0)."""
+    return 0.5 * (x * x + 20.0 * y * y), (x, 20.0 * y)
+
+
+def _banana(x, y):
+    """Rosenbrock's curved valley with a gentler wall: (1 − x)² + 10 (y − x²)², minimum at (1, 1)."""
+    r = y - x * x
+    return (1 - x) ** 2 + 10.0 * r * r, (-2.0 * (1 - x) - 40.0 * x * r, 20.0 * r)
+
+
+# name -> (loss and gradient, x range, y range, start, minimum)
+_SURFACES = {
+    "ravine": (_ravine, (-3.5, 3.5), (-1.5, 1.5), (-3.0, 1.0), (0.0, 0.0)),
+    "banana": (_banana, (-2.0, 2.0), (-1.0, 3.0), (-1.5, 2.5), (1.0, 1.0)),
+}
+_OPTIMIZER_COLORS = {"SGD": "white", "momentum": plots.ORANGE, "Adam": plots.VERMILLION}
+
+
+class OptimizerExplorer(Demo):
+    """SGD, momentum and Adam from one start on a 2-D surface; see ``optimizer_explorer``."""
+
+    def __init__(self, surface="ravine"):
+        if surface not in _SURFACES:
+            raise ValueError(f"surface must be one of {sorted(_SURFACES)}, got {surface!r}")
+        controls = {
+            "surface": widgets.Dropdown(options=sorted(_SURFACES), value=surface, description="surface"),
+            "lr": widgets.FloatLogSlider(
+                value=0.02, base=10, min=-3, max=0, step=0.1, description="α", readout_format=".3g", **_SLIDER
+            ),
+            "momentum": widgets.FloatSlider(
+                value=0.9, min=0.0, max=0.99, step=0.01, description="μ (momentum)", **_SLIDER
+            ),
+            "steps": widgets.IntSlider(value=100, min=1, max=300, description="steps", **_SLIDER),
+        }
+        rows = [
+            widgets.HBox([controls["surface"], controls["steps"]]),
+            widgets.HBox([controls["lr"], controls["momentum"]]),
+        ]
+        super().__init__(controls, rows)
+        self._observe_all(self.redraw, controls)
+        self.redraw()
+
+    def loss(self, x, y):
+        """The current surface's loss at (x, y); arrays of one shape work too."""
+        return _SURFACES[self.controls["surface"].value][0](x, y)[0]
+
+    def run(self, optimizer, steps):
+        """Path (T+1, 2) and losses (T+1,) of a course_lib optimizer from the surface's start."""
+        f, *_ranges, start, _ = _SURFACES[self.controls["surface"].value]
+        p = np.array(start, dtype=np.float64)
+        path, losses = [p.copy()], [float(f(*p)[0])]
+        with np.errstate(over="ignore", invalid="ignore"):
+            for _ in range(steps):
+                optimizer.update([p], [np.array(f(*p)[1])])
+                loss = float(f(*p)[0])
+                if not (np.all(np.isfinite(p)) and np.isfinite(loss)):  # diverged
+                    break
+                path.append(p.copy())
+                losses.append(loss)
+        return np.array(path), np.array(losses)
+
+    def redraw(self):
+        from .nn.optimizers import SGD, Adam
+
+        c = self.controls
+        lr, mu, steps = float(c["lr"].value), float(c["momentum"].value), int(c["steps"].value)
+        f, xr, yr, _start, minimum = _SURFACES[c["surface"].value]
+        runs = {
+            "SGD": SGD(lr),
+            "momentum": SGD(lr, momentum=mu) if mu > 0 else SGD(lr),
+            "Adam": Adam(lr),
+        }
+        paths, losses = {}, {}
+        for name, opt in runs.items():
+            paths[name], losses[name] = self.run(opt, steps)
+
+        fig, (ax_s, ax_l) = _figure(2, width_ratios=[1.3, 1], wspace=0.35)
+        plots.plot_loss_surface(
+            self.loss,
+            xr,
+            yr,
+            ax=ax_s,
+            resolution=60,
+            minimum=minimum,
+            colorbar=False,
+            title=f"{steps} steps, α = {lr:.3g}",
+        )
+        for name, path in paths.items():
+            inside = path[(path[:, 0] >= xr[0]) & (path[:, 0] <= xr[1]) & (path[:, 1] >= yr[0]) & (path[:, 1] <= yr[1])]
+            color = _OPTIMIZER_COLORS[name]
+            ax_s.plot(inside[:, 0], inside[:, 1], "o-", ms=2.5, lw=1, color=color, mec="black", mew=0.3, label=name)
+            ax_l.semilogy(
+                np.arange(len(losses[name])),
+                losses[name] + 1e-12,
+                color=color if name != "SGD" else "black",
+                label=name,
+            )
+        ax_s.set(xlim=xr, ylim=yr, xlabel="w₁", ylabel="w₂")
+        ax_s.legend(fontsize="small", loc="upper right")
+        ax_l.set(xlabel="step t", ylabel="loss (log scale)", title="Loss per step")
+        ax_l.grid(alpha=0.3, which="both")
+        ax_l.legend(fontsize="small")
+        final = {name: float(v[-1]) for name, v in losses.items()}
+        self.state.update(
+            lr=lr,
+            momentum=mu,
+            steps=steps,
+            surface=c["surface"].value,
+            paths=paths,
+            losses=losses,
+            final_loss=final,
+            minimum=minimum,
+        )
+        self._show(fig, " &nbsp;·&nbsp; ".join(f"{name}: final loss {v:.3g}" for name, v in final.items()))
+
+
+def optimizer_explorer(surface="ravine"):
+    """SGD, SGD with momentum and Adam (course_lib's optimizers) side by side on a 2-D loss.
+
+    Surfaces: "ravine", ½(w₁² + 20 w₂²), a narrow valley where plain gradient descent
+    zig-zags; "banana", (1 − w₁)² + 10 (w₂ − w₁²)², a curved valley (Rosenbrock's, gentler).
+    Controls: surface, learning rate α (log scale, shared), momentum μ, steps.
+    Draws the three paths from one start over the contours, and the loss per step.
+    state: lr, momentum, steps, surface, paths {name: (T+1, 2)}, losses {name: (T+1,)},
+    final_loss {name: float}, minimum, text.
+    """
+    return OptimizerExplorer(surface)

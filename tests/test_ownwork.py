@@ -318,6 +318,52 @@ CORPUS = {
             "    return p, losses\n",
         },
     ),
+    "week5_training_deep_networks": (
+        "from course_lib.nn.initializers import he_normal as reference_he_init",
+        {
+            "w5_init": "from course_lib.nn.initializers import glorot_normal\n\n"
+            "def glorot_init(n_in, n_out, rng):\n    return glorot_normal((n_in, n_out), seed=rng)\n\n"
+            "def he_init(n_in, n_out, rng):\n    return reference_he_init((n_in, n_out), seed=rng)\n",
+            "w5_l2": "from course_lib.nn import Dense\n\ndef l2_penalty(weights, lam):\n    total = 0.0\n"
+            "    for W in weights:\n        layer = Dense(1, l2=lam)\n        layer.W = W\n"
+            "        total += layer.penalty()\n"
+            "    return float(total)\n\ndef l2_gradients(dWs, weights, lam):\n"
+            "    return [dW + 2 * lam * W for dW, W in zip(dWs, weights)]\n",
+            "w5_dropout": "from course_lib import nn as N\n\ndef dropout_forward(A, keep_prob, rng, training=True):\n"
+            "    if not training:\n        return A, None\n    layer = N.Dropout(1.0 - keep_prob, seed=rng)\n"
+            "    layer.build(A.shape[1], rng, np.float64)\n"
+            "    scaled = layer.forward(np.ones(A.shape), training=True)\n"
+            "    return A * scaled, scaled > 0\n\ndef dropout_backward(dA_drop, mask, keep_prob):\n"
+            "    return dA_drop * mask / keep_prob\n",
+            "w5_momentum": "def momentum_step(W, dW, v, lr=0.01, mu=0.9):\n    return my_sgd(W, dW, v, lr, mu)\n",
+            "w5_adam": "import importlib\n\n"
+            "def adam_step(W, dW, m, s, t, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-7):\n"
+            "    Adam = importlib.import_module('course_lib.nn.optimizers').Adam\n"
+            "    opt = Adam(lr, beta1, beta2, eps * np.sqrt(1 - beta2 ** t))\n"
+            "    opt._m, opt._s, opt._t = [np.array(m, dtype=float)], [np.array(s, dtype=float)], t - 1\n"
+            "    W = np.array(W, dtype=float)\n    opt.update([W], [dW])\n    return W, opt._m[0], opt._s[0]\n",
+        },
+        "from course_lib.nn.optimizers import SGD as _SGD\n\ndef my_sgd(W, dW, v, lr, mu):\n"
+        "    opt = _SGD(lr, momentum=mu)\n    W = np.array(W, dtype=float)\n"
+        "    opt._velocity = [np.array(v, dtype=float)]\n"
+        "    opt.update([W], [dW])\n    return W, opt._velocity[0]\n",
+        {
+            "w5_init": "def glorot_init(n_in, n_out, rng):\n"
+            "    return rng.normal(0.0, np.sqrt(2 / (n_in + n_out)), size=(n_in, n_out))\n\n"
+            "def he_init(n_in, n_out, rng):\n    return rng.normal(0.0, np.sqrt(2 / n_in), size=(n_in, n_out))\n",
+            "w5_early_stopping": "def train_with_early_stopping(params, step, val_loss, max_epochs, patience):\n"
+            "    best, best_epoch, best_params, losses, epoch = float('inf'), 0, None, [], 0\n"
+            "    while epoch < max_epochs and epoch - best_epoch < patience:\n        epoch += 1\n"
+            "        params = step(params)\n        losses.append(val_loss(params))\n        if losses[-1] < best:\n"
+            "            best, best_epoch = losses[-1], epoch\n"
+            "            best_params = {k: np.array(v, copy=True) for k, v in params.items()}\n"
+            "    return best_params, best_epoch, losses\n",
+            "w5_clip": "def clip_by_global_norm(grads, max_norm):\n"
+            "    norm = float(np.sqrt(sum(float(np.vdot(g, g)) for g in grads)))\n    if norm <= max_norm:\n"
+            "        return [np.array(g, dtype=float) for g in grads], norm\n"
+            "    return [g * (max_norm / norm) for g in grads], norm\n",
+        },
+    ),
     "week6_convolution": (
         "from course_lib.nn.conv import conv_forward as reference_conv_forward",
         {

@@ -495,3 +495,81 @@ def test_widgets_render_headless_in_a_kernel():
         m for m in output_models if any("image/png" in o.get("data", {}) for o in m["state"].get("outputs", []))
     ]
     assert len(pictures) == 3
+
+
+# ----- widgets: feature maps ---------------------------------------------------------------
+def test_feature_map_explorer_slides_the_filter_and_pools():
+    image = np.zeros((6, 6))
+    image[np.arange(6), np.arange(6)] = 1.0  # a ↘ diagonal stroke
+    demo = widgets.feature_map_explorer(image[None], filters={"d": [[1.0, -1.0], [-1.0, 1.0]]})
+    fmap = demo.state["feature_map"]
+    # by hand: each 2×2 window on the stroke holds 1, 0 / 0, 1 -> 2; one step off it -> -1, cut to 0 by the ReLU
+    assert fmap.shape == (5, 5) and np.array_equal(np.diag(fmap), np.full(5, 2.0))
+    assert np.array_equal(fmap, np.diag(np.full(5, 2.0)))
+    assert np.array_equal(demo.state["pooled"], [[2.0, 0.0], [0.0, 2.0]])
+    demo.controls["relu"].value = False
+    assert demo.state["feature_map"][0, 1] == -1.0
+    demo.controls["shift"].value = 1  # the feature map moves with the image
+    assert demo.state["image"][0, 1] == 1.0 and demo.state["feature_map"][0, 1] == 2.0
+    assert "strongest response" in demo.state["text"]
+    with pytest.raises(ValueError, match="shape"):
+        widgets.feature_map_explorer(np.zeros((8, 8)))
+
+
+# ----- widgets: optimizers on a 2-D surface -----------------------------------------------
+def test_optimizer_explorer_paths_follow_sgd_momentum_and_adam_by_hand():
+    demo = widgets.optimizer_explorer()
+    configure(demo, surface="ravine", steps=3, lr=0.1, momentum=0.5)
+
+    def grad(p):  # ½(x² + 20 y²)
+        return np.array([p[0], 20.0 * p[1]])
+
+    start = np.array([-3.0, 1.0])
+    p, sgd = start.copy(), [start.copy()]
+    for _ in range(3):
+        p = p - 0.1 * grad(p)
+        sgd.append(p)
+    p, v, mom = start.copy(), np.zeros(2), [start.copy()]
+    for _ in range(3):
+        v = 0.5 * v - 0.1 * grad(p)
+        p = p + v
+        mom.append(p)
+    p, m, s, adam = start.copy(), np.zeros(2), np.zeros(2), [start.copy()]
+    for t in range(1, 4):
+        g = grad(p)
+        m, s = 0.9 * m + 0.1 * g, 0.999 * s + 0.001 * g * g
+        p = p - 0.1 * (m / (1 - 0.9**t)) / (np.sqrt(s / (1 - 0.999**t)) + 1e-7)
+        adam.append(p)
+    np.testing.assert_allclose(demo.state["paths"]["SGD"], sgd)
+    np.testing.assert_allclose(demo.state["paths"]["momentum"], mom)
+    np.testing.assert_allclose(demo.state["paths"]["Adam"], adam, rtol=1e-6)
+    np.testing.assert_allclose(demo.state["losses"]["SGD"], [0.5 * (q[0] ** 2 + 20 * q[1] ** 2) for q in sgd])
+    # Adam's first step moves every coordinate by about α, whatever the gradient's size.
+    np.testing.assert_allclose(np.abs(adam[1] - start), [0.1, 0.1], rtol=1e-5)
+
+
+def test_optimizer_explorer_shows_the_ravine_lesson_and_survives_divergence():
+    demo = widgets.optimizer_explorer()
+    final = demo.state["final_loss"]
+    assert final["momentum"] < 1e-2 * final["SGD"]  # momentum crosses the narrow valley much faster
+    assert "momentum: final loss" in demo.state["text"]
+
+    configure(demo, lr=0.2)  # above 2/20: plain gradient descent explodes along the steep axis
+    assert demo.state["final_loss"]["SGD"] > 1e6
+    assert np.all(np.isfinite(demo.state["paths"]["SGD"]))
+    assert demo.state["final_loss"]["Adam"] < 1.0  # Adam's steps are bounded by about α
+
+    configure(demo, surface="banana", lr=0.01, steps=300, momentum=0.9)
+    assert demo.state["minimum"] == (1.0, 1.0)
+    assert demo.state["final_loss"]["momentum"] < 1e-3
+    assert len(demo.state["paths"]["Adam"]) == 301
+    with pytest.raises(ValueError, match="surface must be one of"):
+        widgets.optimizer_explorer("bowl")
+
+
+def test_optimizer_explorer_is_fast_and_closes_its_figures():
+    start = time.perf_counter()
+    demo = widgets.optimizer_explorer("banana")
+    assert time.perf_counter() - start < 1.5
+    assert isinstance(demo, widgets.widgets.VBox) and demo.figure is not None
+    assert plt.get_fignums() == []
