@@ -1,12 +1,14 @@
 """Grade one submission: the unit of work a grading worker runs.
 
     assignment = build_assignment(course, week)      # once, on the client
+    job = pack(assignment, job)                      # per student, on the client: the files as bytes
     result = grade_submission(assignment, job, factory)   # per student, on a worker
 
 ``build_assignment`` gathers everything trusted (specs from source/, stubs
 from release/, the reference run of the solution) into one picklable
 bundle, so workers never read source/ and every worker grades against the
-same reference. ``grade_submission`` never raises for a bad submission: it
+same reference. ``pack`` reads the submission on the client, so a worker
+opens no path of the course. ``grade_submission`` never raises for a bad submission: it
 returns a result whose status and reason say what happened.
 """
 
@@ -17,7 +19,7 @@ import json
 import os
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import nbformat
@@ -29,8 +31,8 @@ from .inert import inert_markdown, inert_output, inert_raw
 from .kernels import SandboxDamaged, SandboxError
 from .notebook import cell_role, merge, prepare_for_run, read_spec
 from .ownwork import forfeit, runtime_findings, static_findings
-from .sandbox import read_regular, stage_file
-from .validate import inspect
+from .sandbox import stage_file
+from .validate import Submission, parse_notebooks, read_submission
 from .verdict import collect_reference, decode_reference, exception_name, judge
 
 _OUR_MIMES = (PROBE_MIME, REFERENCE_MIME, OWNWORK_MIME)
@@ -59,10 +61,21 @@ class Assignment:
 
 
 @dataclass
+class Parcel:
+    """A submission as the client read it (``pack``): all a worker needs to grade it, as bytes."""
+
+    submission_hash: str | None = None
+    timestamp: str | None = None
+    submission: Submission | None = None  # notebooks and extra files as bytes (validate.read_submission)
+    error: tuple | None = None  # (reason, traceback): reading it failed; recorded as a grading error
+
+
+@dataclass
 class Job:
     student: str
     week: str
-    folder: str  # submitted/<student>/<week>
+    folder: str  # submitted/<student>/<week>, on the client's machine: a worker never opens it
+    parcel: Parcel | None = None  # the submission's files, read by the client (pack)
 
 
 def fingerprint(course, week):
@@ -191,8 +204,24 @@ def submission_hash(folder):
     return h.hexdigest()
 
 
+def pack(assignment, job):
+    """``job`` with its submission read here, on the client, as bytes; never raises.
+
+    The same no-follow rules and limits as ever (validate.inspect); a failure to read
+    travels with the job and becomes this student's grading error on the worker.
+    """
+    parcel = Parcel()
+    try:
+        parcel.submission_hash = submission_hash(job.folder)
+        parcel.timestamp = _timestamp(job.folder)
+        parcel.submission = read_submission(job.folder, job.student, job.week, sorted(assignment.notebooks))
+    except Exception as e:  # noqa: BLE001 - this student's grading error, as if the worker had read it
+        parcel.error = (error_reason(e), _traceback())
+    return replace(job, parcel=parcel)
+
+
 def grade_submission(assignment, job, factory):
-    """Grade ``job``; returns a result dict with status "graded", "failed" or "error".
+    """Grade ``job`` (packed: see ``pack``); returns a result dict with status "graded", "failed" or "error".
 
     "failed": no notebook could be graded (the submission's fault; scored 0, with the
     reason). "error": the grader itself raised; the reason is kept, no score is
@@ -223,9 +252,16 @@ def grade_submission(assignment, job, factory):
 
 
 def _grade_into(result, assignment, job, factory):
-    result["submission_hash"] = submission_hash(job.folder)
-    result["timestamp"] = _timestamp(job.folder)
-    sub = inspect(job.folder, job.student, job.week, sorted(assignment.notebooks))
+    parcel = job.parcel
+    if parcel is None:  # a bug on the client: never read a path here, and never score nothing
+        raise ValueError("the job carries no submission (grading.grade.pack)")
+    result["submission_hash"] = parcel.submission_hash
+    result["timestamp"] = parcel.timestamp
+    if parcel.error:
+        reason, tb = parcel.error
+        result.update(status="error", reason=reason, notebooks={}, traceback=tb)
+        return
+    sub = parse_notebooks(parcel.submission)
     result["notes"] += sub.notes
     errors = []
     for name, nf in sub.notebooks.items():
@@ -343,15 +379,14 @@ def _grade_notebook(assignment, bundle, submitted_nb, sub, factory):
 def _stage_files(stage_dir, extra_files, source_files):
     """The student's own files first, then the week's files from source/ on top (as nbgrader does).
 
-    ``stage_dir`` is a folder the factory has just made. Nothing is written through a symlink
-    (sandbox.stage_file) and only regular files of the submission are read; finding a link
-    or a file we did not write there means the sandbox's host folders were tampered with.
+    ``stage_dir`` is a folder the factory has just made; ``extra_files`` are (relative path, bytes),
+    read by the client (only regular files). Nothing is written through a symlink
+    (sandbox.stage_file); finding a link or a file we did not write there means the
+    sandbox's host folders were tampered with.
     """
     try:
-        for rel, full in extra_files:
-            data = read_regular(full)
-            if data is not None:
-                stage_file(stage_dir, rel, data)
+        for rel, data in extra_files:
+            stage_file(stage_dir, rel, data)
         for rel, data in source_files:
             stage_file(stage_dir, rel, data, replace=True)
     except OSError as e:

@@ -5,9 +5,12 @@
 Workers are Dask processes (a local cluster sized to the machine, or an
 existing cluster via ``scheduler="tcp://host:8786"``). Each worker keeps one
 sandbox with a warm kernel fork server, so a notebook costs its own cells
-plus a few milliseconds. Workers only compute; this process writes every
-result (files and gradebook rows), one at a time, so SQLite is safe and the
-outcome does not depend on the number of workers or their timing.
+plus a few milliseconds. Workers only compute, from bytes: this process
+reads each submission (grade.pack) and sends it with the task, the week's
+Assignment goes to each worker once, and a worker needs no course folder.
+This process writes every result (files and gradebook rows), one at a time,
+so SQLite is safe and the outcome does not depend on the number of workers
+or their timing.
 """
 
 import json
@@ -20,13 +23,13 @@ import traceback
 from dataclasses import dataclass, field
 
 from .course import CourseError
-from .grade import Job, build_assignment, error_reason, submission_hash
+from .grade import Job, build_assignment, error_reason, pack, submission_hash
 from .gradebook import describe_lateness, ensure_assignment, record, record_error
 from .kernels import LazyFactory
 from .notebook import NotebookError
 from .sandbox import Limits, detect
 from .text import for_terminal
-from .worker import WarmSandbox, close_worker_factory, error_result, grade_task
+from .worker import WarmSandbox, close_worker_factory, environment, error_result, grade_task
 
 try:  # raised by KernelFactory when it cannot confine student code (fail closed)
     from .kernels import SandboxUnavailable
@@ -55,7 +58,7 @@ class Summary:
         rows = [("student", "status", "score", "time", "reason / notes")]
         for s, score, mx, secs in self.graded:
             rows.append(
-                (t(s, 70), "graded", f"{score:g}/{mx:g}", f"{secs:.1f}s", t("; ".join(self.notes.get(s, [])), 90))
+                (t(s, 70), "graded", f"{score:g}/{mx:g}", f"{secs:.1f}s", t("; ".join(self.notes.get(s, [])), 240))
             )
         for s, reason in self.failed:
             rows.append((t(s, 70), "FAILED", "", "", t(reason, 120)))
@@ -317,6 +320,7 @@ def _run(assignments, jobs, workers, scheduler, config, progress, unconfined=Fal
     from tqdm.auto import tqdm
 
     opts = {"unconfined": unconfined}  # the explicit opt-out, down to every worker's KernelFactory
+    env = environment()  # every worker must match it (code and package versions), or grades nothing
 
     label = ", ".join(assignments) if len(assignments) == 1 else f"{len(assignments)} weeks"
 
@@ -327,7 +331,7 @@ def _run(assignments, jobs, workers, scheduler, config, progress, unconfined=Fal
         bar = new_bar()
         try:
             for job in jobs:
-                result = _in_process(assignments[job.week], job, config, opts)
+                result = _in_process(assignments[job.week], pack(assignments[job.week], job), config, opts, env)
                 bar.update(1)
                 yield result, 0
         finally:
@@ -359,20 +363,32 @@ def _run(assignments, jobs, workers, scheduler, config, progress, unconfined=Fal
         if scheduler:
             client.register_plugin(WarmSandbox(*config, **opts))
         n_workers = len(client.scheduler_info()["workers"])
-        shared = {w: client.scatter(a, broadcast=True) for w, a in assignments.items()}
+        shared = {w: client.scatter(a, broadcast=True) for w, a in assignments.items()}  # once per worker
         # Longest first (by the solution's run time): no long notebook is left alone at the end.
         ordered = sorted(jobs, key=lambda j: -assignments[j.week].expected_seconds)
-        futures = [
-            client.submit(grade_task, shared[job.week], job, *config, **opts, pure=False, retries=1, priority=-rank)
-            for rank, job in enumerate(ordered)
-        ]
-        by_future = dict(zip(futures, ordered))
-        for future in as_completed(futures):
-            job = by_future[future]
+        todo = list(enumerate(ordered))[::-1]  # popped from the end: longest first
+        by_future, running = {}, as_completed()
+
+        def submit_next():
+            """Read the next submission here (the client) and send it, as bytes, with its task."""
+            rank, job = todo.pop()
+            packed = pack(assignments[job.week], job)
+            options = {**opts, "environment": env, "pure": False, "retries": 1, "priority": -rank}
+            future = client.submit(grade_task, shared[job.week], packed, *config, **options)
+            by_future[future] = job
+            running.add(future)
+
+        # A few tasks per worker in flight, not the whole class: the submissions' bytes wait here, on disk.
+        while todo and len(by_future) < 2 * max(n_workers, 1) + 4:
+            submit_next()
+        for future in running:
+            job = by_future.pop(future)
             try:
                 result = future.result()
             except Exception as e:  # noqa: BLE001 - a worker died (killed, out of memory)
                 result = error_result(job, f"the grading worker was lost ({type(e).__name__})")
+            if todo:
+                submit_next()
             bar.update(1)
             yield result, n_workers
     finally:
@@ -382,10 +398,10 @@ def _run(assignments, jobs, workers, scheduler, config, progress, unconfined=Fal
             cluster.close()
 
 
-def _in_process(assignment, job, config, opts):
+def _in_process(assignment, job, config, opts, env):
     """grade_task in this process; even an exception that escapes it becomes this student's error."""
     try:
-        return grade_task(assignment, job, *config, **opts)
+        return grade_task(assignment, job, *config, **opts, environment=env)
     except Exception as e:  # noqa: BLE001 - one result must never abort the run
         return error_result(job, error_reason(e), traceback.format_exc())  # the text: instructor-only
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from pathlib import Path
 
+from .sandbox import read_regular
+
 MAX_NOTEBOOK_BYTES = 100 * 2**20
 MAX_EXTRA_BYTES = 50 * 2**20
 MAX_EXTRA_FILES = 500
@@ -29,6 +31,7 @@ class NotebookFile:
     path: Path | None = None  # what we grade for it, if anything
     nb: dict | None = None  # parsed JSON
     problem: str | None = None  # why it cannot be graded
+    raw: bytes | None = None  # the file as read (read_submission), parsed where it is graded (parse_notebooks)
 
 
 @dataclass
@@ -37,7 +40,7 @@ class Submission:
     week: str
     folder: Path
     notebooks: dict = field(default_factory=dict)  # expected name -> NotebookFile
-    extra_files: list = field(default_factory=list)  # (relative path, absolute path)
+    extra_files: list = field(default_factory=list)  # (relative path, absolute path), or bytes (read_submission)
     notes: list = field(default_factory=list)
 
     @property
@@ -47,6 +50,12 @@ class Submission:
 
 def read_notebook(path):
     """Parse a notebook file defensively: (dict, None) or (None, reason)."""
+    raw, problem = read_notebook_bytes(path)
+    return (None, problem) if problem else parse_notebook(raw)
+
+
+def read_notebook_bytes(path):
+    """The bytes of a notebook file, never through a link and within the size limit: (bytes, None) or (None, reason)."""
     try:
         st = os.lstat(path)
     except OSError as e:
@@ -65,7 +74,11 @@ def read_notebook(path):
         )
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     with os.fdopen(fd, "rb") as f:
-        raw = f.read(MAX_NOTEBOOK_BYTES + 1)
+        return f.read(MAX_NOTEBOOK_BYTES + 1), None
+
+
+def parse_notebook(raw):
+    """Parse a notebook's bytes defensively: (dict, None) or (None, reason)."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -102,8 +115,31 @@ def json_depth(text):
     return max(accumulate(_DELTA[c] for c in structure), default=0)
 
 
-def inspect(folder, student, week, expected_names):
-    """Look at ``folder`` (a student's submission for ``week``) and decide what to grade."""
+def read_submission(folder, student, week, expected_names):
+    """``inspect`` without parsing, every file read now: all a grading worker needs, as bytes.
+
+    The client reads (no link followed, the same limits); the worker parses
+    (parse_notebooks), so a worker needs no path on the course machine.
+    """
+    sub = inspect(folder, student, week, expected_names, parse=False)
+    sub.extra_files = [(rel, data) for rel, full in sub.extra_files if (data := read_regular(full)) is not None]
+    return sub
+
+
+def parse_notebooks(sub):
+    """Parse the notebooks ``read_submission`` read (each one's nb or problem, as ``inspect`` gives them)."""
+    for nf in sub.notebooks.values():
+        if nf.raw is not None:
+            nf.nb, nf.problem = parse_notebook(nf.raw)
+            nf.raw = None
+    return sub
+
+
+def inspect(folder, student, week, expected_names, parse=True):
+    """Look at ``folder`` (a student's submission for ``week``) and decide what to grade.
+
+    ``parse=False`` keeps each notebook's bytes (``raw``) instead of parsing them.
+    """
     folder = Path(folder)
     sub = Submission(student, week, folder)
     notebooks, others = {}, []
@@ -127,7 +163,10 @@ def inspect(folder, student, week, expected_names):
             nf.problem = f"{name}.ipynb is missing from the submission"
             continue
         nf.path = path
-        nf.nb, nf.problem = read_notebook(path)
+        if parse:
+            nf.nb, nf.problem = read_notebook(path)
+        else:
+            nf.raw, nf.problem = read_notebook_bytes(path)
     for extra in unclaimed:
         sub.notes.append(f"extra notebook {extra}.ipynb was not graded")
     total = 0

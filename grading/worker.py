@@ -4,12 +4,21 @@ One sandbox with a warm kernel fork server per worker process, created when
 the worker starts (WarmSandbox) and reused for every task. This module keeps
 its imports to what grading a notebook needs (no gradebook, no database), so
 a worker is ready sooner.
+
+A task carries everything it grades as bytes (the submission, packed by the
+client; the week's Assignment, scattered once per worker), so a worker needs
+only the environment: the same grading code and package versions as the
+client, checked for every task (``environment``).
 """
 
 import atexit
+import functools
+import hashlib
+import importlib.metadata
 import os
 import sys
 import traceback
+from pathlib import Path
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
@@ -18,6 +27,64 @@ from .kernels import KernelFactory, SandboxError, SandboxUnavailable
 
 _FACTORY = None
 _FACTORY_KEY = None
+# What a grade depends on besides the task's own bytes: these packages' versions, and the code below.
+PACKAGES = ("numpy", "nbformat", "ipykernel", "nbgrader")
+_CODE = {"grading": ("*.py",), "course_lib": ("*.py", "data/*")}  # as installed (pyproject's package data)
+
+
+@functools.cache
+def environment():
+    """{what: version} for everything a grade depends on besides the task: compared client <-> worker.
+
+    Computed once per process, near when its code was imported: files edited later on disk
+    are not the code this process runs.
+    """
+    import course_lib
+
+    env = {"python": "{}.{}".format(*sys.version_info[:2])}
+    for name in PACKAGES:
+        try:
+            env[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            env[name] = "not installed"
+    roots = {"grading": Path(__file__).parent, "course_lib": Path(course_lib.__file__).parent}
+    for package, patterns in _CODE.items():
+        env[f"{package} code"] = _code_hash(roots[package], patterns)
+    return env
+
+
+def _code_hash(root, patterns):
+    """A hash of ``root``'s files matching ``patterns`` (recursively for "*.py"), names and contents."""
+    h = hashlib.sha256()
+    files = {p for pattern in patterns for p in (root.rglob(pattern) if pattern == "*.py" else root.glob(pattern))}
+    for p in sorted(files):
+        if p.is_file() and "__pycache__" not in p.parts:
+            h.update(p.relative_to(root).as_posix().encode() + b"\0")
+            h.update(hashlib.sha256(p.read_bytes()).digest())
+    return h.hexdigest()[:12]
+
+
+def worker_environment():
+    """This worker's environment() (its own name, so a test can pretend another worker)."""
+    return environment()
+
+
+def environment_mismatch(expected):
+    """None when this worker's environment is ``expected`` (the client's), else the one-line reason."""
+    mine = worker_environment()
+    diffs = [f"{k} {mine.get(k, 'missing')} vs {v}" for k, v in expected.items() if mine.get(k, "missing") != v]
+    if not diffs:
+        return None
+    return f"worker environment differs{_worker_address()}: {', '.join(diffs)} (worker vs client)"
+
+
+def _worker_address():
+    from distributed import get_worker
+
+    try:
+        return f" ({get_worker().address})"
+    except ValueError:  # not in a Dask worker: grading in the client's own process
+        return ""
 
 
 def worker_factory(limits, sandbox, figures=False, unconfined=False):
@@ -47,15 +114,18 @@ def close_worker_factory():
         _FACTORY = None
 
 
-def grade_task(assignment, job, limits, sandbox, figures=False, unconfined=False):
-    """Dask task: grade one submission, never raising for the student's sake.
+def grade_task(assignment, job, limits, sandbox, figures=False, unconfined=False, environment=None):
+    """Dask task: grade one packed submission (grade.pack), never raising for the student's sake.
 
-    A sandbox that failed under a submission (SandboxError) is thrown away and the
-    submission graded once more in a new one; a second failure is an "error" result
-    (never a score, regraded by the next run).
+    ``environment`` is the client's ``environment()``: a worker whose code or packages
+    differ returns an "error" result saying what differs (never a score). A sandbox that
+    failed under a submission (SandboxError) is thrown away and the submission graded
+    once more in a new one; a second failure is an "error" result (regraded by the next run).
     """
-    if not os.path.isdir(job.folder):
-        return error_result(job, f"this worker cannot see {job.folder}: workers need the shared course directory")
+    if environment is None:
+        return error_result(job, "not graded: the task carries no environment to check this worker against")
+    if mismatch := environment_mismatch(environment):
+        return error_result(job, f"not graded: {mismatch}")
     try:
         try:
             return grade_submission(assignment, job, worker_factory(limits, sandbox, figures, unconfined))
@@ -91,6 +161,7 @@ class WarmSandbox(WorkerPlugin):
         self.limits, self.sandbox, self.figures, self.unconfined = limits, sandbox, figures, unconfined
 
     def setup(self, worker):
+        environment()  # hashed now, close to when this worker imported its code
         try:
             worker_factory(self.limits, self.sandbox, self.figures, self.unconfined)
         except Exception as e:  # noqa: BLE001 - dask would refuse to start the worker with no clear reason
