@@ -8,16 +8,13 @@ from those scores (toy course: sigmoid 2 points, affine 1, written answer 1; 4 i
 """
 
 import csv
-import io
 import os
 import re
 import shutil
-from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
 from nbgrader.utils import parse_utc
 
-from grading.cli import main
 from grading.course import Course
 from grading.feedback import write_feedback
 from grading.gradebook import read_grades
@@ -25,23 +22,15 @@ from grading.pipeline import collect_results
 from grading.report import summarize, write_report
 from tests.conftest import copy_course, release_nb, submit
 from tests.fixtures import toy
+from tests.test_pipeline import run_cli
 
 pytestmark = pytest.mark.slow
+
 W = toy.WEEK
 DUE = "2026-01-05 09:00:00.000000 UTC"
 ON_TIME = "2026-01-05 08:00:00.000000 UTC"
 LATE = "2026-01-05 11:30:00.000000 UTC"
 FORMULA_FIRST, FORMULA_LAST = "@SUM(1+1)", '=HYPERLINK("http://evil.example","x")'
-
-
-def run_cli(*args):
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            code = main(list(args))
-        except SystemExit as e:
-            code = e.code
-    return code, out.getvalue(), err.getvalue()
 
 
 def text(html):
