@@ -193,7 +193,8 @@ class _Wire:
                 raise _Stop(*self.kernel.death_reason())
             time.sleep(0.05)
         mb = self.max_frame / 2**20
-        raise _Stop("output_limit", f"the notebook sent one output over {mb:.3g} MB, or data that is not a message")
+        why = f"the notebook sent more output than allowed (one output over {mb:.3g} MB, or not a message)"
+        raise _Stop("output_limit", why)
 
     def _receive(self, sock):
         frames = sock.recv_multipart(copy=False)

@@ -302,7 +302,8 @@ def _account(course, summary, result):
     try:
         write_result(course, result)
     except Exception as e:  # noqa: BLE001 - one result must never abort the run
-        summary.errors.append((student, f"the result could not be stored: {error_reason(e)}"))
+        # Storing fails for the instructor's reasons (the gradebook, the late-plugin setting): say which.
+        summary.errors.append((student, f"the result could not be stored ({type(e).__name__}: {e})"))
         return
     if late := describe_lateness(**result.get("late", {"seconds_late": 0, "penalty": 0})):
         summary.notes[student].insert(0, late)  # from the gradebook's due date and nbgrader's late plugin

@@ -421,14 +421,23 @@ def test_staging_refuses_a_planted_symlink(tmp_path):
 
 
 def test_a_symlinked_submission_file_is_not_staged(tmp_path):
+    """The client reads a submission's extra files without following links: a link's target never travels."""
+    from grading.validate import read_submission
+
     secret = tmp_path / "secret.txt"
     secret.write_text("instructor only")
-    link = tmp_path / "data.txt"
-    link.symlink_to(secret)
+    folder = tmp_path / "alice" / "week"
+    folder.mkdir(parents=True)
+    (folder / "week.ipynb").write_text("{}")
+    (folder / "data.txt").symlink_to(secret)
+    (folder / "notes.txt").write_text("mine")
+    sub = read_submission(folder, "alice", "week", ["week"])
+    assert [rel for rel, _ in sub.extra_files] == ["notes.txt"]
+    assert all(b"instructor only" not in data for _, data in sub.extra_files)
     stage = tmp_path / "stage"
     stage.mkdir()
-    _stage_files(str(stage), [("data.txt", str(link))], [])
-    assert list(stage.iterdir()) == []
+    _stage_files(str(stage), sub.extra_files, [])
+    assert sorted(p.name for p in stage.iterdir()) == ["notes.txt"]
 
 
 def test_host_side_removal_handles_locked_folders_and_never_follows_links(tmp_path):
