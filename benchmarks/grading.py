@@ -92,7 +92,7 @@ def time_course(root, workers, sandbox=True, figures=False):
         workers=workers,
         force=True,
         progress=False,
-        sandbox=sandbox,
+        unconfined=not sandbox,
         figures=figures,
         log=lambda m: None,
     )

@@ -224,7 +224,6 @@ def grade_weeks(
     students=None,
     progress=True,
     limits=None,
-    sandbox=True,
     figures=False,
     log=None,
     unconfined=False,
@@ -236,8 +235,8 @@ def grade_weeks(
     them: grading needs the tests, not the pictures (see KernelFactory).
 
     Fails closed: without a usable sandbox nothing runs (CourseError, one line),
-    unless ``unconfined=True`` (``sandbox=False`` means the same), the explicit
-    opt-out for trusted code; such a run is marked in every result and summary.
+    unless ``unconfined=True``, the explicit opt-out for trusted code; such a run is
+    marked in every result and summary.
     """
     log = log or (lambda msg: print(msg, file=sys.stderr))
     t0 = time.monotonic()
@@ -245,7 +244,6 @@ def grade_weeks(
     if scheduler:
         check_scheduler_address(scheduler)  # unreachable: one line now, not a 30 s wait behind the bar
     limits = limits or Limits()
-    unconfined = unconfined or not sandbox
     if not unconfined and (refusal := sandbox_refusal()):
         raise CourseError(refusal)  # before anything starts: no Dask, no kernel, nothing written
     warnings = ["--unconfined: student code runs WITHOUT the sandbox"] if unconfined else detect().warnings
