@@ -406,7 +406,7 @@ def _dataset(name, seed=0):
 class Playground(Demo):
     """A small MLP trained on 2-D toy data; see ``playground``."""
 
-    def __init__(self, dataset="moons", seed=0):
+    def __init__(self, dataset="moons", seed=0, **settings):
         self.seed = seed
         self.model = None
         controls = {
@@ -440,7 +440,13 @@ class Playground(Demo):
         c["train"].on_click(lambda _button: self.train())
         c["dataset"].observe(lambda _change: self.show_data(), names="value")
         # Training takes up to a second, so settings only take effect on "Train".
-        self._observe_all(self._settings_changed, ["hidden_layers", "units", "activation", "lr", "epochs"])
+        names = ["hidden_layers", "units", "activation", "lr", "epochs"]
+        unknown = sorted(set(settings) - set(names))
+        if unknown:
+            raise ValueError(f"Unknown playground setting(s) {unknown}. Choose from: {', '.join(names)}.")
+        for name, value in settings.items():  # before the first training, so it trains once
+            controls[name].value = value
+        self._observe_all(self._settings_changed, names)
         self.train()
 
     def _settings_changed(self):
@@ -520,20 +526,21 @@ class Playground(Demo):
         self._show(fig, f"{len(X)} examples, {len(np.unique(y))} classes &nbsp;·&nbsp; <i>press Train</i>")
 
 
-def playground(dataset="moons", seed=0):
+def playground(dataset="moons", seed=0, **settings):
     """A miniature playground.tensorflow.org: train a small MLP on 2-D data.
 
     Controls: dataset (moons, circles, spirals, xor, blobs), hidden layers
     (0–3), units per layer, activation (tanh/relu/sigmoid), learning rate
     (Adam), epochs, and a Train button. Changing a setting does not retrain;
-    the button does (once at start with small defaults). Minibatches of 64,
+    the button does (once at start, with small defaults or the ``settings``
+    given, e.g. ``playground("circles", hidden_layers=3, activation="sigmoid")``). Minibatches of 64,
     weights and shuffling seeded with ``seed``, so a run is reproducible.
     state: trained, dataset, sizes, activation, lr, epochs, history,
     final_loss, train_accuracy (after training), last_epoch_accuracy (as
     logged during the last epoch), n_params, train_seconds, text; ``.model``
     is the trained Sequential.
     """
-    return Playground(dataset, seed)
+    return Playground(dataset, seed, **settings)
 
 
 # ----- convolution: one filter slid over an image ------------------------------

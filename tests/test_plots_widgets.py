@@ -573,3 +573,17 @@ def test_optimizer_explorer_is_fast_and_closes_its_figures():
     assert time.perf_counter() - start < 1.5
     assert isinstance(demo, widgets.widgets.VBox) and demo.figure is not None
     assert plt.get_fignums() == []
+
+
+def test_playground_settings_apply_before_its_one_training_run(monkeypatch):
+    from course_lib.widgets import Playground
+
+    runs = []
+    real = Playground.train
+    monkeypatch.setattr(Playground, "train", lambda self: runs.append(1) or real(self))
+    pg = widgets.playground("circles", hidden_layers=3, units=4, activation="sigmoid", lr=0.01, epochs=20)
+    assert runs == [1]  # trained once, with the settings given
+    assert pg.state["sizes"] == [2, 4, 4, 4, 1] and pg.state["activation"] == "sigmoid" and pg.state["epochs"] == 20
+    with pytest.raises(ValueError, match="Unknown playground setting"):
+        widgets.playground("circles", layers=2)
+    plt.close("all")
