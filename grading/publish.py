@@ -26,8 +26,8 @@ import nbformat
 
 from . import lab
 from .course import CourseError
-from .notebook import HIDDEN_BEGIN, HIDDEN_END, cell_role
-from .release import leaks
+from .notebook import HIDDEN_BEGIN, HIDDEN_END
+from .release import leaks, split_lines
 
 PACKAGE = Path(__file__).resolve().parent
 MANIFEST = ".edition.json"
@@ -214,7 +214,9 @@ def secret_strings(course):
     secret, public = set(), set()
     for week in course.weeks():
         for name in course.notebooks(week):
-            _split_lines(nbformat.read(course.source(week) / f"{name}.ipynb", 4), secret, public)
+            s, p = split_lines(nbformat.read(course.source(week) / f"{name}.ipynb", 4))
+            secret |= s
+            public |= p
     for catalogue in sorted((PACKAGE / "mistakes").glob("*.json")):
         for entry in json.loads(catalogue.read_text()):
             for key in ("replace", "with"):
@@ -223,23 +225,6 @@ def secret_strings(course):
     for f in _project_file(course, "course_lib").rglob("*.py"):
         library |= {ln.strip() for ln in f.read_text().splitlines()}
     return {s for s in secret - public - library if len(s) >= SECRET_MIN and re.search(r"[A-Za-z]", s)}
-
-
-def _split_lines(nb, secret, public):
-    regions = [("### BEGIN SOLUTION", "### END SOLUTION"), (HIDDEN_BEGIN, HIDDEN_END)]
-    for cell in nb.cells:
-        lines = [ln.strip() for ln in cell.source.splitlines()]
-        if cell_role(cell) == "manual":  # the whole model answer and rubric
-            secret.update(lines)
-            continue
-        inside = False
-        for s in lines:
-            if any(s.startswith(b) for b, _ in regions):
-                inside = True
-            elif any(s.startswith(e) for _, e in regions):
-                inside = False
-            else:
-                (secret if inside else public).add(s)
 
 
 def _text_of(rel, data):

@@ -37,13 +37,13 @@ def release(course, week):
     return course.release(week)
 
 
-def secret_lines(source_nb):
-    """Lines of the source notebook that must never appear in the student version."""
+def split_lines(source_nb):
+    """(secret, public): the stripped lines of a source notebook that only the instructor's
+    version holds (solutions, hidden tests, model answers and rubrics), and all the others."""
     secrets, public = set(), set()
     for cell in source_nb.cells:
-        role = cell_role(cell)
         lines = cell.source.splitlines()
-        if role == "manual":  # the whole model answer and rubric
+        if cell_role(cell) == "manual":  # the whole model answer and rubric
             secrets |= {ln.strip() for ln in lines}
             continue
         inside = False
@@ -55,6 +55,12 @@ def secret_lines(source_nb):
                 inside = False
             else:
                 (secrets if inside else public).add(s)
+    return secrets, public
+
+
+def secret_lines(source_nb):
+    """Lines of the source notebook that must never appear in the student version."""
+    secrets, public = split_lines(source_nb)
     # Lines that are also public (a setup line repeated in a hidden test) are not secret;
     # short or generic lines ("return W", "```") also occur in honest text.
     return {s for s in secrets - public if len(s) >= 24 and re.search(r"[A-Za-z]", s)}
