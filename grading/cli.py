@@ -109,10 +109,11 @@ def cmd_feedback(args):
 
 
 def cmd_export(args):
-    from .export import export
+    from .export import export, parse_canvas_ids
 
     course = _course(args)
-    path, blanks = export(course, args.format, Path(args.to).resolve(), week=args.week)
+    ids = parse_canvas_ids(course, args.canvas_id)
+    path, blanks = export(course, args.format, Path(args.to).resolve(), week=args.week, canvas_ids=ids)
     print(f"{args.format} grades written to {for_terminal(path)}")
     for student, week, why in blanks:  # blank, never 0: the LMS keeps what it had
         print(f"left blank: {for_terminal(student, 70)} {week}: {why}")
@@ -322,6 +323,13 @@ def build_parser():
     )
     p.add_argument("--week", help="one week only (default: every week, one column each)")
     p.add_argument("--to", default="grades.csv", help="output file (default grades.csv)")
+    p.add_argument(
+        "--canvas-id",
+        action="append",
+        metavar="WEEK=ID",
+        help="Canvas's id of the assignment that already exists for WEEK (repeatable); without it, "
+        "Canvas creates a new assignment on import",
+    )
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser(

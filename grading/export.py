@@ -2,6 +2,7 @@
 
     course export --format canvas --to canvas.csv            # every week: one column each
     course export --format moodle --week week1_... --to w1.csv
+    course export --format canvas --canvas-id week1_linear_regression=4711 --to canvas.csv
 
 Every score is the gradebook's final score: autograded + manual (formgrader's overrides win)
 - late penalty. A submission still awaiting manual grading, or one that could not be graded,
@@ -13,7 +14,9 @@ Formats (as the LMS imports them):
   Section, then one column per assignment, and a "Points Possible" row under the header.
   Canvas's own numeric IDs are not known to nbgrader: ID is left empty and SIS User ID holds
   the nbgrader student id, which Canvas matches on. A column whose name carries no Canvas
-  assignment id ("name (12345)") becomes a new assignment on the first import.
+  assignment id ("name (12345)") becomes a new assignment on the first import; give the ids of
+  assignments that already exist in Canvas with ``--canvas-id WEEK=ID`` and the import
+  updates them instead.
 - moodle: Moodle's grade import CSV: ID number, First name, Last name, Email address, then one
   column per grade item; on import, map "ID number" or "Email address" to the user field.
 - nbgrader: the columns of ``nbgrader export`` (one row per week and student).
@@ -42,14 +45,28 @@ def safe_cell(value):
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
-def export(course, fmt, path, week=None):
+def parse_canvas_ids(course, pairs):
+    """``["week1_linear_regression=4711", ...]`` -> {week: "4711"}; a malformed pair is a CourseError."""
+    ids = {}
+    for pair in pairs or ():
+        week, sep, number = pair.partition("=")
+        if not sep or not number.isdecimal() or not number.isascii():
+            raise CourseError(f"--canvas-id wants WEEK=NUMBER (Canvas's assignment id), not {pair!r}")
+        ids[course.check_week(week)] = number
+    return ids
+
+
+def export(course, fmt, path, week=None, canvas_ids=None):
     """Write ``fmt`` grades of ``week`` (else every week in source/) to ``path``; returns (path, blanks).
 
-    ``blanks`` lists (student, week, why) for the scores left blank. The file is written whole
-    or not at all: a failure leaves an earlier export in place.
+    ``blanks`` lists (student, week, why) for the scores left blank. ``canvas_ids`` maps a week to
+    its existing Canvas assignment id (canvas format only). The file is written whole or not at
+    all: a failure leaves an earlier export in place.
     """
     if fmt not in FORMATS:
         raise CourseError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
+    if canvas_ids and fmt != "canvas":
+        raise CourseError("--canvas-id applies to --format canvas only")
     weeks = [course.check_week(week)] if week else course.weeks()
     grades = read_class(course, weeks)
     weeks = [w for w in weeks if grades.weeks[w].known]
@@ -57,6 +74,8 @@ def export(course, fmt, path, week=None):
         raise CourseError(f"nothing to export: the gradebook has no grades for {week or 'any week'} yet")
     failed = {w: {s for s, r in collect_results(course, w).items() if r["status"] != "graded"} for w in weeks}
     rows, blanks = _ROWS[fmt](grades, weeks, failed)
+    if canvas_ids:  # Canvas matches a column to an existing assignment by "name (id)"
+        rows[0] = [f"{c} ({canvas_ids[c]})" if c in canvas_ids else c for c in rows[0]]
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerows([[safe_cell(v) for v in row] for row in rows])
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")

@@ -172,6 +172,22 @@ def test_export_canvas_moodle_nbgrader(graded, tmp_path):
     assert nb["bob"]["first_name"] == "'" + FORMULA_FIRST
 
 
+def test_canvas_ids_name_existing_assignments(graded, tmp_path):
+    course, _ = graded
+    root, out_csv = str(course.root), str(tmp_path / "c.csv")
+    code, _, err = run_cli(
+        "--course", root, "export", "--format", "canvas", "--canvas-id", f"{W}=4711", "--to", out_csv
+    )
+    assert code == 0, err
+    header = rows_of(tmp_path / "c.csv")[0]
+    assert header[5] == f"{W} (4711)"  # how Canvas matches a column to an existing assignment
+    for bad in (f"{W}=12a", f"{W}", "week9_nope=1"):
+        code, out, err = run_cli("--course", root, "export", "--format", "canvas", "--canvas-id", bad, "--to", out_csv)
+        assert code == 2 and len(err.strip().splitlines()) == 1, (bad, err)
+    code, _, err = run_cli("--course", root, "export", "--format", "moodle", "--canvas-id", f"{W}=1", "--to", out_csv)
+    assert code == 2 and "canvas only" in err
+
+
 def test_no_cell_starts_a_formula(graded, tmp_path):
     course, _ = graded
     for fmt in ("canvas", "moodle", "nbgrader"):
