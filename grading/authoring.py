@@ -1,29 +1,273 @@
 """Tools for notebook authors: ``python -m grading.authoring lint|outputs NOTEBOOK...``.
 
-lint     check a source notebook against the conventions the grader relies on
+lint     check a source notebook against the conventions the grader relies on and the
+         course's one style (docs/authoring.md): exercise and written-answer headers,
+         their numbering and points, the model answers, the opening sections, and no
+         function name defined in two weeks with different signatures
 outputs  execute a source notebook and store outputs only for cells marked
          ``# NBVAL_CHECK_OUTPUT`` (what nbval compares); other outputs are dropped
          so that the committed notebook stays small and free of volatile output.
 """
 
 import argparse
+import ast
+import re
 import sys
 from pathlib import Path
 
 import nbformat
 
-from .notebook import NotebookError, lint, read_spec
+from .notebook import NotebookError, cell_role, lint, read_spec
 
 NBVAL_MARK = "# NBVAL_CHECK_OUTPUT"
+
+# ----- the course's one style (docs/authoring.md) ---------------------------------
+EXERCISE = re.compile(r"^### ✏️ Exercise (\d+): (\S.*) \((\d+(?: \+ \d+)*) (points?)\)$")
+WRITTEN = re.compile(r"^### ✍️ Written answer (\d+): (\S.*) \((\d+) (points?)\)$")
+# Any header that means to be one of the two, however it is spelled.
+EXERCISE_LIKE = re.compile(r"^#+ .*\bexercise\b", re.IGNORECASE)
+WRITTEN_LIKE = re.compile(r"^#+ .*\bwritten answer\b", re.IGNORECASE)
+MODEL_ANSWER = "**Model answer.**"
+OPENING = ("### Learning goals", "### Time budget", "### How this notebook works")
+# What "How this notebook works" says in every week (style.md): (any of these phrases, what to say).
+HOW_IT_WORKS = [
+    (("top to bottom",), "run the cells from top to bottom"),
+    (("✏️",), "✏️ marks an exercise"),
+    (("YOUR CODE HERE", "BEGIN SOLUTION"), "where your code goes (YOUR CODE HERE)"),
+    (("Validate",), "click Validate before handing in"),
+    (("hidden",), "hidden tests grade more than the visible checks"),
+    (("✍️",), "✍️ marks a written answer graded by hand"),
+    (("work/",), "your work is in work/ and is never overwritten"),
+]
+EXAMPLE_EXERCISE = "### ✏️ Exercise N: short title (P points)"
+EXAMPLE_WRITTEN = "### ✍️ Written answer N: short title (P points)"
+
+
+def _headers(nb):
+    """(cell index, header line) of every markdown header, in order."""
+    return [
+        (i, line.strip())
+        for i, cell in enumerate(nb.cells)
+        if cell.cell_type == "markdown"
+        for line in cell.source.splitlines()
+        if line.startswith("#")
+    ]
+
+
+def _points(text):
+    return sum(int(t) for t in text.split(" + "))
+
+
+def _fmt(x):
+    return f"{x:g}"
+
+
+def _nbgrader_points(cell):
+    return float((cell.metadata.get("nbgrader") or {}).get("points", 0) or 0)
+
+
+def style_problems(nb):
+    """One line per violation of the course's style in a source notebook, each naming its cell."""
+    headers = _headers(nb)
+    problems = _opening_problems(nb, headers)
+    problems += _exercise_problems(nb, headers)
+    problems += _written_answer_problems(nb, headers)
+    return problems
+
+
+def _opening_problems(nb, headers):
+    """Learning goals, then Time budget ("About N hours: ..."), then How this notebook works (with
+    the points every week makes), all before the first exercise."""
+    first = {}
+    for i, line in headers:
+        if line in OPENING:
+            first.setdefault(line, i)
+    goals = OPENING[0]
+    if goals not in first:
+        return [f"cell 0: add a '{goals}' section near the top"]
+    first_exercise = next((i for i, line in headers if EXERCISE_LIKE.match(line)), len(nb.cells))
+    problems = []
+    previous = goals
+    for name in OPENING[1:]:
+        if name not in first:
+            problems.append(f"cell {first[goals]}: add a '{name}' section after '{previous}'")
+            continue
+        if first[name] < first[previous] or first[name] > first_exercise:
+            problems.append(f"cell {first[name]}: move '{name}' after '{previous}' and before the first exercise")
+        previous = name
+    if OPENING[1] in first:
+        body = _section_text(nb.cells[first[OPENING[1]]].source, OPENING[1])
+        if not re.match(r"About \S+ hours?\b", body):
+            problems.append(f"cell {first[OPENING[1]]}: start '{OPENING[1]}' with \"About N hours: ...\"")
+    if OPENING[2] in first:
+        body = _section_text(nb.cells[first[OPENING[2]]].source, OPENING[2]).lower()
+        missing = [say for phrases, say in HOW_IT_WORKS if not any(p.lower() in body for p in phrases)]
+        if missing:
+            problems.append(
+                f"cell {first[OPENING[2]]}: '{OPENING[2]}' should say (as week 1 does): {'; '.join(missing)}"
+            )
+    return problems
+
+
+def _section_text(source, header):
+    """The text of a markdown section, from its header to the next header."""
+    lines = source.splitlines()
+    start = next(k for k, line in enumerate(lines) if line.strip() == header) + 1
+    end = next((k for k in range(start, len(lines)) if lines[k].startswith("#")), len(lines))
+    return "\n".join(lines[start:end]).strip()
+
+
+def _exercise_problems(nb, headers):
+    """Header format and numbering, and the header's points against its test cells'."""
+    problems = []
+    bounds = [i for i, line in headers if EXERCISE_LIKE.match(line) or WRITTEN_LIKE.match(line)]
+    expected_n = 1
+    for i, line in headers:
+        if not EXERCISE_LIKE.match(line):
+            continue
+        m = EXERCISE.match(line)
+        if not m:
+            problems.append(f"cell {i}: exercise header {line!r} should read {EXAMPLE_EXERCISE!r}")
+            expected_n += 1
+            continue
+        n, points, word = int(m[1]), _points(m[3]), m[4]
+        if n != expected_n:
+            problems.append(f"cell {i}: this is exercise {expected_n} in notebook order, not {n}: renumber it")
+        expected_n += 1
+        if word != ("point" if points == 1 else "points"):
+            problems.append(f"cell {i}: write '({m[3]} {'point' if points == 1 else 'points'})'")
+        end = next((b for b in bounds if b > i), len(nb.cells))
+        block = [(k, nb.cells[k]) for k in range(i + 1, end)]
+        tests = [(k, c) for k, c in block if c.cell_type == "code" and cell_role(c) == "tests"]
+        if not any(c.cell_type == "code" and cell_role(c) == "solution" for _, c in block):
+            problems.append(f"cell {i}: exercise {n} has no solution cell before the next exercise")
+        if not tests:
+            problems.append(f"cell {i}: exercise {n} has no test cell before the next exercise")
+            continue
+        total = sum(_nbgrader_points(c) for _, c in tests)
+        if total != points:
+            cells = ", ".join(f"cell {k}: {_fmt(_nbgrader_points(c))}" for k, c in tests)
+            problems.append(
+                f"cell {i}: exercise {n} says {m[3]} points but its test cells give {_fmt(total)} ({cells}): "
+                "make them agree"
+            )
+    problems += _orphan_tests(nb, headers)
+    return problems
+
+
+def _orphan_tests(nb, headers):
+    """Test cells that no exercise header announces (before the first one, or after a written answer)."""
+    owner = {}
+    current = None
+    marks = {i: line for i, line in headers if EXERCISE_LIKE.match(line) or WRITTEN_LIKE.match(line)}
+    for k, cell in enumerate(nb.cells):
+        if k in marks:  # the last such header of a cell counts
+            current = "exercise" if EXERCISE_LIKE.match(marks[k]) else "written"
+        if cell.cell_type == "code" and cell_role(cell) == "tests":
+            owner[k] = current
+    return [
+        f"cell {k}: test cell {(nb.cells[k].metadata.get('nbgrader') or {}).get('grade_id')} is not under an "
+        f"exercise header: add {EXAMPLE_EXERCISE!r} above its solution cell"
+        for k, who in owner.items()
+        if who != "exercise"
+    ]
+
+
+def _written_answer_problems(nb, headers):
+    """Header format and numbering; the next cell is the manually graded answer, with matching points,
+    starting with **Model answer.**; and no manually graded cell without such a header."""
+    problems = []
+    announced = set()
+    expected_n = 1
+    for i, line in headers:
+        if not WRITTEN_LIKE.match(line):
+            continue
+        m = WRITTEN.match(line)
+        announced.add(i + 1)
+        if not m:
+            problems.append(f"cell {i}: written-answer header {line!r} should read {EXAMPLE_WRITTEN!r}")
+            expected_n += 1
+            continue
+        n, points, word = int(m[1]), int(m[3]), m[4]
+        if n != expected_n:
+            problems.append(f"cell {i}: this is written answer {expected_n} in notebook order, not {n}: renumber it")
+        expected_n += 1
+        if word != ("point" if points == 1 else "points"):
+            problems.append(f"cell {i}: write '({points} {'point' if points == 1 else 'points'})'")
+        answer = nb.cells[i + 1] if i + 1 < len(nb.cells) else None
+        if answer is None or answer.cell_type != "markdown" or cell_role(answer) != "manual":
+            problems.append(f"cell {i}: put the manually graded answer cell right after written answer {n}")
+            continue
+        if _nbgrader_points(answer) != points:
+            problems.append(
+                f"cell {i + 1}: the answer cell gives {_fmt(_nbgrader_points(answer))} points but its header "
+                f"says {points}: make them agree"
+            )
+        if not answer.source.lstrip().startswith(MODEL_ANSWER):
+            problems.append(f"cell {i + 1}: start the model answer with '{MODEL_ANSWER}'")
+    for k, cell in enumerate(nb.cells):
+        if cell_role(cell) == "manual" and k not in announced:
+            problems.append(
+                f"cell {k}: a manually graded cell needs a {EXAMPLE_WRITTEN!r} header in the cell before it"
+            )
+    return problems
+
+
+# ----- one signature per function name across the weeks ----------------------------
+def defined_functions(nb):
+    """{name: (signature, cell index)} of the top-level functions of the solution and given code cells."""
+    out = {}
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or cell_role(cell) == "tests":
+            continue
+        src = "\n".join("" if ln.lstrip().startswith(("%", "!")) else ln for ln in cell.source.splitlines())
+        try:
+            tree = ast.parse(src)
+        except SyntaxError:
+            continue  # the grader's lint reports it
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                out.setdefault(node.name, (f"{node.name}({ast.unparse(node.args)})", i))
+    return out
+
+
+def cross_week_problems(path, others):
+    """A function of ``path``'s notebook defined in another week's notebook with another signature."""
+    mine = defined_functions(nbformat.read(str(path), 4))
+    problems = []
+    for other in others:
+        if Path(other).resolve() == Path(path).resolve():
+            continue
+        theirs = defined_functions(nbformat.read(str(other), 4))
+        for name in sorted(mine.keys() & theirs.keys()):
+            (sig, i), (other_sig, k) = mine[name], theirs[name]
+            if sig != other_sig:
+                problems.append(
+                    f"cell {i}: {sig} is also defined in {Path(other).parent.name} (cell {k}) as {other_sig}: "
+                    "give one of them a week-specific name"
+                )
+    return problems
+
+
+def _sibling_weeks(path):
+    """The other weeks' source notebooks next to ``path`` (source/<week>/<week>.ipynb)."""
+    return sorted(Path(path).resolve().parent.parent.glob("*/*.ipynb"))
+
+
+def lint_problems(path):
+    """Every lint problem of a source notebook: the grader's conventions, the style, the other weeks."""
+    try:
+        problems = lint(read_spec(path))
+    except NotebookError as e:
+        return [str(e)]
+    nb = nbformat.read(str(path), 4)
+    return problems + style_problems(nb) + cross_week_problems(path, _sibling_weeks(path))
 
 
 def lint_paths(paths):
     failed = False
     for path in paths:
-        try:
-            problems = lint(read_spec(path))
-        except NotebookError as e:
-            problems = [str(e)]
+        problems = lint_problems(path)
         for p in problems:
             print(f"{path}: {p}")
         failed |= bool(problems)

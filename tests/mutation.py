@@ -2,10 +2,11 @@
 
     python -m tests.mutation source/week2_logistic_regression/week2_logistic_regression.ipynb
 
-For each solution cell, each operator below changes one place in the
-solution region (a dropped ``.T``, a dropped term, a flipped sign, sum for
-mean, a wrong axis, a wrong constant, swapped matmul operands, a dropped
-division ...). The mutant is run with the exercise's test cells, in-process
+For each solution cell, each operator below changes one place in a
+solution region (a dropped ``.T``, a dropped term, a flipped sign or ``+=``,
+sum for mean, a wrong or dropped axis, a wrong constant, swapped matmul
+operands, a dropped division or power, max for min, a reversed comparison,
+an in-place update of the caller's array ...). The mutant is run with the exercise's test cells, in-process
 from a snapshot of the notebook state just before the solution cell. It is
 *killed* when a check fails, anything raises, a warning is emitted in a
 test cell (nbgrader fails a test cell that writes to stderr) or it runs out
@@ -19,12 +20,13 @@ import io
 import signal
 import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+PROBE = "__mutation_probe__"
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,9 @@ class Mutant:
     line: int  # line within the cell
     before: str
     after: str
+    # For an in-place mutant: the unmutated cell with a call __mutation_probe__(P) just before
+    # the statement, which tells whether P held a mutable array (else the mutant is equivalent).
+    probe: str = field(default="", compare=False, repr=False)
 
 
 # ----- operators ----------------------------------------------------------------
@@ -44,14 +49,19 @@ def _numeric(node):
 class _Mutator(ast.NodeTransformer):
     """Applies the ``target``-th mutation site (counting in visiting order) and records it."""
 
-    def __init__(self, target):
+    def __init__(self, target, params=(), probe=False):
         self.target, self.count, self.applied = target, 0, None
+        self.probe = probe  # put the probe call at an in-place site instead of the mutation
+        self.params = [frozenset(params)]  # parameters of the enclosing function(s)
 
     def _site(self, name, node, replacement):
         hit = self.count == self.target
         self.count += 1
         if hit:
-            self.applied = (name, getattr(node, "lineno", 0), ast.unparse(node), ast.unparse(replacement))
+            after = (
+                "; ".join(map(ast.unparse, replacement)) if isinstance(replacement, list) else ast.unparse(replacement)
+            )
+            self.applied = (name, getattr(node, "lineno", 0), ast.unparse(node), after)
             return replacement
         return None
 
@@ -61,6 +71,9 @@ class _Mutator(ast.NodeTransformer):
             return self._site("drop .T", node, node.value) or node
         if node.attr in ("mean", "sum"):
             other = "sum" if node.attr == "mean" else "mean"
+            return self._site(f"{node.attr} -> {other}", node, ast.Attribute(node.value, other, node.ctx)) or node
+        if node.attr in _MAX_MIN:
+            other = _MAX_MIN[node.attr]
             return self._site(f"{node.attr} -> {other}", node, ast.Attribute(node.value, other, node.ctx)) or node
         return node
 
@@ -82,7 +95,58 @@ class _Mutator(ast.NodeTransformer):
             out = self._site("swap @ operands", node, ast.BinOp(node.right, ast.MatMult(), node.left))
         elif isinstance(node.op, (ast.Div, ast.Mult)):
             out = self._site("drop / or * factor", node, node.left)
+        elif isinstance(node.op, ast.Pow):
+            out = self._site("drop **", node, node.left)
         return out or node
+
+    def visit_AugAssign(self, node):
+        self.generic_visit(node)
+        if isinstance(node.op, (ast.Add, ast.Sub)):
+            op = ast.Sub() if isinstance(node.op, ast.Add) else ast.Add()
+            return self._site("flip += / -=", node, ast.AugAssign(node.target, op, node.value)) or node
+        return node
+
+    def visit_FunctionDef(self, node):
+        self.params.append(_parameters(node))
+        self.generic_visit(node)
+        self.params.pop()
+        return node
+
+    visit_Lambda = visit_FunctionDef
+
+    # In-place versions: `T = P - E` becomes `P -= E; T = P` when P is a parameter, so the
+    # function changes its caller's array (the bug a later call in the same cell hides).
+    def visit_Assign(self, node):
+        self.generic_visit(node)
+        out = self._in_place(node) or node
+        fresh = {t.id for t in node.targets if isinstance(t, ast.Name)} if _fresh_copy(node.value) else set()
+        if fresh & self.params[-1]:  # `P = P.copy()`: from here on P is no longer the caller's object
+            self.params[-1] = self.params[-1] - fresh
+        return out
+
+    def visit_Return(self, node):
+        self.generic_visit(node)
+        return self._in_place(node) or node
+
+    def _in_place(self, stmt):
+        params = self.params[-1]
+        for k, binop in enumerate(_in_place_candidates(stmt, params)):
+            new = copy.deepcopy(stmt)
+            target = list(_in_place_candidates(new, params))[k]
+            aug = ast.AugAssign(_store(binop.left), type(binop.op)(), target.right)
+            rebind = isinstance(new, ast.Assign) and len(new.targets) == 1
+            if rebind and ast.dump(new.targets[0]) == ast.dump(_store(binop.left)) and new.value is target:
+                replacement = [aug]  # A = A - B  ->  A -= B
+            else:
+                _replace(new, target, copy.deepcopy(target.left))
+                replacement = [aug, new]
+            if self.probe and self.count == self.target:
+                call = ast.Call(ast.Name(PROBE, ast.Load()), [copy.deepcopy(binop.left)], [])
+                replacement = [ast.Expr(call), stmt]
+            hit = self._site("in-place on a parameter", stmt, replacement)
+            if hit:
+                return hit
+        return None
 
     def visit_UnaryOp(self, node):
         self.generic_visit(node)
@@ -93,9 +157,16 @@ class _Mutator(ast.NodeTransformer):
     def visit_Compare(self, node):
         self.generic_visit(node)
         swaps = {ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Lt: ast.LtE, ast.LtE: ast.Lt}
+        reverse = {ast.Gt: ast.Lt, ast.Lt: ast.Gt, ast.GtE: ast.LtE, ast.LtE: ast.GtE}
         if len(node.ops) == 1 and type(node.ops[0]) in swaps:
-            new = ast.Compare(node.left, [swaps[type(node.ops[0])]()], node.comparators)
-            return self._site("boundary of a comparison", node, new) or node
+            op = type(node.ops[0])
+            new = ast.Compare(node.left, [swaps[op]()], node.comparators)
+            flipped = ast.Compare(node.left, [reverse[op]()], node.comparators)
+            return (
+                self._site("boundary of a comparison", node, new)
+                or self._site("reversed comparison", node, flipped)
+                or node
+            )
         return node
 
     def visit_keyword(self, node):
@@ -120,6 +191,14 @@ class _Mutator(ast.NodeTransformer):
             other = "sum" if f.attr == "mean" else "mean"
             new = ast.Call(ast.Attribute(f.value, other, f.ctx), node.args, node.keywords)
             return self._site(f"np.{f.attr} -> np.{other}", node, new) or node
+        if isinstance(f, ast.Name) and f.id in ("max", "min"):
+            other = "min" if f.id == "max" else "max"
+            new = ast.Call(ast.Name(other, ast.Load()), node.args, node.keywords)
+            return self._site(f"{f.id} -> {other}", node, new) or node
+        for i, kw in enumerate(node.keywords):
+            if kw.arg == "axis":
+                new = ast.Call(node.func, node.args, node.keywords[:i] + node.keywords[i + 1 :])
+                return self._site("drop axis=", node, new) or node
         return node
 
     def visit_Constant(self, node):
@@ -135,30 +214,130 @@ class _Mutator(ast.NodeTransformer):
         return node
 
 
-def mutants_of(source, grade_id):
-    """Yield (Mutant, new cell source) for every mutation site inside the solution region."""
-    lines = source.splitlines()
+_MAX_MIN = {"max": "min", "min": "max", "maximum": "minimum", "minimum": "maximum"}
+_MAX_MIN.update({"argmax": "argmin", "argmin": "argmax", "amax": "amin", "amin": "amax"})
+_SCOPES = (ast.FunctionDef, ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+_IN_PLACE_OPS = (ast.Add, ast.Sub, ast.Mult, ast.Div)
+
+
+def _parameters(fn):
+    """Names of fn's parameters that may hold arrays: one with a constant default
+    (lr=0.01, training=True, eps=None) is a scalar or flag, and rebinding it changes no caller."""
+    a = fn.args
+    positional = a.posonlyargs + a.args
+    defaults = dict(zip([p.arg for p in positional][len(positional) - len(a.defaults) :], a.defaults))
+    defaults.update((p.arg, d) for p, d in zip(a.kwonlyargs, a.kw_defaults) if d is not None)
+    return frozenset(p.arg for p in positional + a.kwonlyargs if not isinstance(defaults.get(p.arg), ast.Constant))
+
+
+def _fresh_copy(node):
+    """Whether an expression certainly builds a new object: ``x.copy()``, ``np.copy(x)``, a display
+    or a comprehension (``{k: v.copy() for ...}``)."""
+    if isinstance(node, (ast.List, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp)):
+        return True
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "copy"
+
+
+def _base_name(node):
+    """``P`` for ``P``, ``P[i]``, ``P[i][0]``; None otherwise."""
+    while isinstance(node, ast.Subscript):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _store(node):
+    new = copy.deepcopy(node)
+    new.ctx = ast.Store()
+    return new
+
+
+def _in_place_candidates(stmt, params):
+    """BinOps ``P op E`` of a statement (not inside a nested scope) whose left side is a
+    parameter P (or an item of one, in ``P[k] = P[k] op E``), in a fixed order."""
+    is_rebind = isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+    todo = [stmt.value] if stmt.value is not None else []
+    while todo:
+        node = todo.pop(0)
+        if isinstance(node, _SCOPES):
+            continue
+        if isinstance(node, ast.BinOp) and isinstance(node.op, _IN_PLACE_OPS):
+            left = node.left
+            if isinstance(left, ast.Name) and left.id in params:
+                yield node
+            elif (
+                is_rebind
+                and node is stmt.value
+                and _base_name(left) in params
+                and ast.dump(_store(left)) == ast.dump(stmt.targets[0])
+            ):
+                yield node
+        todo.extend(ast.iter_child_nodes(node))
+
+
+def _replace(tree, old, new):
+    """Put ``new`` where the node ``old`` is inside ``tree``."""
+    for parent in ast.walk(tree):
+        for name, value in ast.iter_fields(parent):
+            if value is old:
+                setattr(parent, name, new)
+                return
+            if isinstance(value, list) and any(v is old for v in value):
+                value[[i for i, v in enumerate(value) if v is old][0]] = new
+                return
+
+
+def _regions(lines):
+    """(begin, end) line indices of every BEGIN/END SOLUTION pair of a cell."""
+    begins = [i for i, ln in enumerate(lines) if ln.strip() == BEGIN]
+    ends = [i for i, ln in enumerate(lines) if ln.strip() == END]
+    return list(zip(begins, ends))
+
+
+def _enclosing_parameters(source, line):
+    """Parameters of the innermost function of ``source`` around 0-based ``line``."""
     try:
-        b = next(i for i, ln in enumerate(lines) if ln.strip() == BEGIN)
-        e = next(i for i, ln in enumerate(lines) if ln.strip() == END)
-    except StopIteration:
-        return
+        tree = ast.parse(source)
+    except SyntaxError:
+        return frozenset()
+    inside = [
+        fn
+        for fn in ast.walk(tree)
+        if isinstance(fn, ast.FunctionDef) and fn.lineno <= line + 1 <= (fn.end_lineno or fn.lineno)
+    ]
+    return _parameters(max(inside, key=lambda fn: fn.lineno)) if inside else frozenset()
+
+
+def mutants_of(source, grade_id):
+    """Yield (Mutant, new cell source) for every mutation site inside each solution region."""
+    lines = source.splitlines()
+    for b, e in _regions(lines):
+        yield from _region_mutants(lines, b, e, grade_id, _enclosing_parameters(source, b))
+
+
+def _region_mutants(lines, b, e, grade_id, params):
     region = lines[b + 1 : e]
     indent = min((len(ln) - len(ln.lstrip()) for ln in region if ln.strip()), default=0)
     body = "\n".join(ln[indent:] for ln in region)
     target = 0
     while True:
         tree = ast.parse(body)
-        m = _Mutator(target)
+        m = _Mutator(target, params)
         new_tree = ast.fix_missing_locations(m.visit(tree))
         if m.applied is None:
             return
         target += 1
         name, line, before, after = m.applied
-        new_body = ast.unparse(new_tree)
-        new_region = [(" " * indent + ln) if ln else ln for ln in new_body.splitlines()]
-        new_source = "\n".join(lines[: b + 1] + new_region + lines[e:])
-        yield Mutant(grade_id, name, b + 1 + line, before, after), new_source
+        probe = ""
+        if name == "in-place on a parameter":
+            probe_tree = ast.fix_missing_locations(_Mutator(target - 1, params, probe=True).visit(ast.parse(body)))
+            probe = _splice(lines, b, e, indent, probe_tree)
+        yield Mutant(grade_id, name, b + 1 + line, before, after, probe), _splice(lines, b, e, indent, new_tree)
+
+
+def _splice(lines, b, e, indent, tree):
+    """The cell's source with lines b+1 .. e-1 replaced by ``tree``, indented back."""
+    new_region = [(" " * indent + ln) if ln else ln for ln in ast.unparse(tree).splitlines()]
+    return "\n".join(lines[: b + 1] + new_region + lines[e:])
 
 
 # ----- running ------------------------------------------------------------------
@@ -257,13 +436,29 @@ def trial(snap, source, block, seconds=20.0):
 
 
 def analyse(path, seconds=20.0):
-    """(killed, survivors) for every mutant of every solution cell of a source notebook."""
+    """(killed, survivors) for every mutant of every solution cell of a source notebook.
+
+    An in-place mutant that survives although its parameter never held a mutable array
+    (``n -= k`` on an int only rebinds a local name) is equivalent and left out of both.
+    """
     killed, survivors = [], []
     for gid, src, snap, block in _exercises(path):
         for mutant, mutated in mutants_of(src, gid):
             outcome = trial(snap, mutated, block, seconds)
-            (survivors if all(v is None for v in outcome.values()) else killed).append(mutant)
+            if any(v is not None for v in outcome.values()):
+                killed.append(mutant)
+            elif not mutant.probe or _mutable_at_probe(snap, mutant.probe, block, seconds):
+                survivors.append(mutant)
     return killed, survivors
+
+
+def _mutable_at_probe(snap, probe_source, block, seconds):
+    """Whether the probed name ever held something an in-place operator changes (an array)."""
+    seen = []
+    probe_snap = dict(snap)
+    probe_snap[PROBE] = lambda value: seen.append(not isinstance(value, (int, float, complex, bool, str, tuple)))
+    trial(probe_snap, probe_source, block, seconds)
+    return any(seen)
 
 
 def mistake_outcomes(path, mistakes, seconds=20.0):
