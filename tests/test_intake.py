@@ -279,7 +279,7 @@ def test_grade_refuses_without_a_sandbox_and_unconfined_is_explicit_and_recorded
     assert not toy_course.autograded("alice", W).exists()  # nothing ran, nothing written
 
     doctor = _course_cli(toy_course, "doctor")
-    assert doctor.returncode == 0 and "refusing" in doctor.stdout
+    assert doctor.returncode == 1 and "FAIL  course grade: refusing" in doctor.stdout  # no sandbox: a FAIL
 
     r = _course_cli(toy_course, "grade", W, "--workers", "0", "--quiet", "--unconfined")
     assert r.returncode == 0, r.stderr
