@@ -4,8 +4,10 @@ PYTHON ?= $(shell for p in python3.12 python3.11 python3; do command -v $$p >/de
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# JupyterHub's proxy (npm), for tests/test_hub.py: installed into the venv, not globally.
+PROXY := $(VENV)/node/node_modules/.bin/configurable-http-proxy
 
-.PHONY: install test demo lab instructor release lint bench clean system-test system-grade
+.PHONY: install test demo lab instructor release lint bench capacity clean system-test system-grade
 
 # System packages (apt, when root or passwordless sudo; otherwise the exact command is printed).
 # Grading refuses to run student code without bubblewrap, so demo and test need it.
@@ -13,7 +15,7 @@ system-grade:
 	@bash .ci/system-packages bubblewrap
 
 system-test:
-	@bash .ci/system-packages bubblewrap chromium postgresql
+	@bash .ci/system-packages bubblewrap chromium postgresql npm
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11+ is needed (python3.11 or newer on PATH)"; exit 1; }
@@ -22,9 +24,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	@touch $@
 
+$(PROXY): | $(STAMP)
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/node configurable-http-proxy@4
+
 install: $(STAMP)  ## create or update .venv (project editable + dev extra)
 
-test: system-test $(STAMP)  ## all tests: library, notebooks (nbval), grading pipeline, sandbox, browser
+test: system-test $(STAMP) $(PROXY)  ## all tests: library, notebooks (nbval), grading pipeline, sandbox, browser, JupyterHub
 	$(PY) -m pytest --nbval-lax tests source
 
 demo: system-grade $(STAMP)  ## the main job: release, grade synthetic submissions, feedback, report
@@ -44,6 +49,9 @@ lint: $(STAMP)
 
 bench: system-grade $(STAMP)  ## speed benchmarks, reported as ratios against baselines in the same run
 	$(PY) -m benchmarks
+
+capacity: system-grade $(STAMP)  ## capacity model (docs/capacity.md): seconds per notebook, overhead, client writes, simulation
+	$(PY) -m benchmarks.capacity
 
 clean:
 	rm -rf $(VENV) .pytest_cache
