@@ -69,6 +69,7 @@ def cmd_grade(args):
         limits=limits,
         figures=args.figures,
         unconfined=args.unconfined,
+        reuse=not args.no_cache,
     )
     _gradebook_totals(course, summaries)
     for week, summary in summaries.items():
@@ -160,20 +161,14 @@ def cmd_publish(args):
 
 
 def cmd_doctor(args):
-    from .pipeline import sandbox_refusal
-    from .sandbox import detect
+    from .doctor import pins, run
 
-    caps = detect()
-    print(caps.describe())
-    for w in caps.warnings:
-        print(f"WARNING: {w}")
-    refusal = sandbox_refusal()
-    print(f"course grade: {refusal}" if refusal else "course grade: runs student code in the sandbox")
-    course = _course(args)
-    print(f"course directory: {for_terminal(course.root)}")
-    print(f"gradebook: {course.db_url}")
-    print(f"weeks: {', '.join(course.weeks()) or 'none'}")
-    return 0
+    if args.pins:
+        print(pins())
+        return 0
+    # A worker machine has no course: the current directory may be none. A named one must be one.
+    course = _course(args) if args.course != "." or Path("nbgrader_config.py").exists() else None
+    return run(course, scheduler=args.scheduler)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -302,6 +297,11 @@ def build_parser():
         action="store_true",
         help="render plots into the graded notebooks (slower; off: plots are built, not drawn)",
     )
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="grade every submission, even byte-identical ones (default: graded once, the verdicts reused)",
+    )
     p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("feedback", help="per-student HTML feedback (scores and failed checks; never hidden test code)")
@@ -366,7 +366,12 @@ def build_parser():
     p.add_argument("dir", metavar="DIR", help="a new folder, or a previous edition (its .git and work/ are kept)")
     p.set_defaults(func=cmd_publish)
 
-    p = sub.add_parser("doctor", help="which sandbox protections this machine supports, and the course setup")
+    p = sub.add_parser(
+        "doctor",
+        help="check this machine (or a cluster's workers) for grading: versions, sandbox, container; exit 1 on FAIL",
+    )
+    p.add_argument("--scheduler", help="also check every worker of this Dask cluster, e.g. tcp://host:8786")
+    p.add_argument("--pins", action="store_true", help="print the package pins a worker image needs, and exit")
     p.set_defaults(func=cmd_doctor)
     for command in sub.choices.values():  # every command, also one added later
         _global_options(command, defaults=False)

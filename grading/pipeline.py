@@ -22,6 +22,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 
+from .cache import ResultCache
 from .course import CourseError
 from .grade import Job, build_assignment, error_reason, pack, submission_hash
 from .gradebook import describe_lateness, ensure_assignment, record, record_error
@@ -227,12 +228,15 @@ def grade_weeks(
     figures=False,
     log=None,
     unconfined=False,
+    reuse=True,
 ):
     """Grade the submissions of several weeks in one session; returns {week: Summary}.
 
     All submissions of all weeks go into one queue, so every worker stays busy
     until the very end. ``figures=False`` builds plots without rasterizing
     them: grading needs the tests, not the pictures (see KernelFactory).
+    Byte-identical submissions are graded once and the verdicts reused
+    (grading/cache.py); ``reuse=False`` (--no-cache) grades every one.
 
     Fails closed: without a usable sandbox nothing runs (CourseError, one line),
     unless ``unconfined=True``, the explicit opt-out for trusted code; such a run is
@@ -277,7 +281,8 @@ def grade_weeks(
     if jobs:
         config = (limits, not unconfined, figures)
         n_workers = 0
-        for result, n in _run(assignments, jobs, workers, scheduler, config, progress, unconfined):
+        cache = ResultCache(enabled=reuse)
+        for result, n in _run(assignments, jobs, workers, scheduler, config, progress, unconfined, cache):
             n_workers = max(n_workers, n)
             result["unconfined"] = unconfined
             _account(course, summaries[result["week"]], result)
@@ -314,9 +319,15 @@ def _account(course, summary, result):
         summary.graded.append((student, score, mx, result.get("seconds", 0.0)))
 
 
-def _run(assignments, jobs, workers, scheduler, config, progress, unconfined=False):
-    """Yield (result, number of workers) as results complete (in this process when workers == 0)."""
+def _run(assignments, jobs, workers, scheduler, config, progress, unconfined=False, cache=None):
+    """Yield (result, number of workers) as results complete (in this process when workers == 0).
+
+    A submission byte-identical to one graded (or being graded) in this session
+    waits for that one's result and gets a copy of its verdicts (``cache``).
+    """
     from tqdm.auto import tqdm
+
+    cache = cache or ResultCache(enabled=False)
 
     opts = {"unconfined": unconfined}  # the explicit opt-out, down to every worker's KernelFactory
     env = environment()  # every worker must match it (code and package versions), or grades nothing
@@ -330,7 +341,12 @@ def _run(assignments, jobs, workers, scheduler, config, progress, unconfined=Fal
         bar = new_bar()
         try:
             for job in jobs:
-                result = _in_process(assignments[job.week], pack(assignments[job.week], job), config, opts, env)
+                packed = pack(assignments[job.week], job)
+                key = cache.key(assignments[job.week], packed, config, env)
+                result = cache.get(key, packed)
+                if result is None:
+                    result = _in_process(assignments[job.week], packed, config, opts, env)
+                    cache.put(key, result)
                 bar.update(1)
                 yield result, 0
         finally:
@@ -367,27 +383,47 @@ def _run(assignments, jobs, workers, scheduler, config, progress, unconfined=Fal
         ordered = sorted(jobs, key=lambda j: -assignments[j.week].expected_seconds)
         todo = list(enumerate(ordered))[::-1]  # popped from the end: longest first
         by_future, running = {}, as_completed()
+        waiting, ready = {}, []  # key -> packed jobs identical to the one in flight; results to yield
+
+        def submit(packed, key, rank):
+            options = {**opts, "environment": env, "pure": False, "retries": 1, "priority": -rank}
+            future = client.submit(grade_task, shared[packed.week], packed, *config, **options)
+            by_future[future] = (packed, key)
+            running.add(future)
 
         def submit_next():
             """Read the next submission here (the client) and send it, as bytes, with its task."""
             rank, job = todo.pop()
             packed = pack(assignments[job.week], job)
-            options = {**opts, "environment": env, "pure": False, "retries": 1, "priority": -rank}
-            future = client.submit(grade_task, shared[job.week], packed, *config, **options)
-            by_future[future] = job
-            running.add(future)
+            key = cache.key(assignments[job.week], packed, config, env)
+            if (hit := cache.get(key, packed)) is not None:
+                ready.append(hit)
+            elif key in waiting:
+                waiting[key].append(packed)  # graded once, when its twin in flight comes back
+            else:
+                if key is not None:
+                    waiting[key] = []
+                submit(packed, key, rank)
 
-        # A few tasks per worker in flight, not the whole class: the submissions' bytes wait here, on disk.
-        while todo and len(by_future) < 2 * max(n_workers, 1) + 4:
-            submit_next()
-        for future in running:
-            job = by_future.pop(future)
-            try:
-                result = future.result()
-            except Exception as e:  # noqa: BLE001 - a worker died (killed, out of memory)
-                result = error_result(job, f"the grading worker was lost ({type(e).__name__})")
-            if todo:
+        def held():
+            return len(by_future) + len(ready) + sum(map(len, waiting.values()))
+
+        while True:
+            # A few tasks per worker in flight, not the whole class: the submissions' bytes wait here, on disk.
+            while todo and held() < 2 * max(n_workers, 1) + 4:
                 submit_next()
+            if ready:
+                result = ready.pop(0)
+            elif by_future:
+                future = next(running)
+                packed, key = by_future.pop(future)
+                try:
+                    result = future.result()
+                except Exception as e:  # noqa: BLE001 - a worker died (killed, out of memory)
+                    result = error_result(packed, f"the grading worker was lost ({type(e).__name__})")
+                _release_twins(cache, key, result, waiting, ready, submit)
+            else:
+                break
             bar.update(1)
             yield result, n_workers
     finally:
@@ -395,6 +431,16 @@ def _run(assignments, jobs, workers, scheduler, config, progress, unconfined=Fal
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _release_twins(cache, key, result, waiting, ready, submit):
+    """The first of identical submissions is back: its twins reuse it, or the next is graded on its own."""
+    twins = waiting.pop(key, [])
+    if cache.put(key, result):
+        ready.extend(cache.get(key, twin) for twin in twins)
+    elif twins:  # not reusable (an error, a timeout): the next twin is graded, the others wait for it
+        waiting[key] = twins[1:]
+        submit(twins[0], key, 0)
 
 
 def _in_process(assignment, job, config, opts, env):
