@@ -171,7 +171,9 @@ def inspect(folder, student, week, expected_names, parse=True):
         sub.notes.append(f"extra notebook {extra}.ipynb was not graded")
     total = 0
     for rel, full in others:
-        if rel in ("timestamp.txt",) or rel.startswith(".ipynb_checkpoints/"):
+        # nbgrader's bookkeeping, not the student's work: the kernel never needs it, and the
+        # per-student secret would make every blank release look different to the cache.
+        if rel in ("timestamp.txt", "submission_secret.txt") or rel.startswith(".ipynb_checkpoints/"):
             continue
         size = os.lstat(full).st_size
         if len(sub.extra_files) >= MAX_EXTRA_FILES or total + size > MAX_EXTRA_BYTES:

@@ -73,6 +73,17 @@ def test_one_differing_byte_is_graded_on_its_own(toy_course, kernel_runs):
     assert len(kernel_runs) == 2
 
 
+def test_nbgrader_exchange_secrets_do_not_defeat_reuse(toy_course, kernel_runs):
+    """Submissions through nbgrader's exchange each carry their own submission_secret.txt."""
+    rel = release_nb(toy_course)
+    for student in ("alice", "bob"):
+        submit(toy_course, student, rel)
+        (toy_course.submitted(student, W) / "submission_secret.txt").write_text(student.encode().hex() * 8)
+    grade_week(toy_course, W, workers=0, progress=False)
+    assert len(kernel_runs) == 1  # the secret is bookkeeping, not part of what is graded
+    assert (toy_course.autograded("bob", W) / "submission_secret.txt").read_text() == b"bob".hex() * 8
+
+
 def test_an_extra_file_is_part_of_the_submission(toy_course, kernel_runs):
     rel = release_nb(toy_course)
     submit(toy_course, "alice", rel)
