@@ -33,7 +33,7 @@ OPENING = ("### Learning goals", "### Time budget", "### How this notebook works
 HOW_IT_WORKS = [
     (("top to bottom",), "run the cells from top to bottom"),
     (("✏️",), "✏️ marks an exercise"),
-    (("YOUR CODE HERE", "BEGIN SOLUTION"), "where your code goes (YOUR CODE HERE)"),
+    (("YOUR CODE HERE",), "where your code goes (YOUR CODE HERE)"),
     (("Validate",), "click Validate before handing in"),
     (("hidden",), "hidden tests grade more than the visible checks"),
     (("✍️",), "✍️ marks a written answer graded by hand"),
@@ -72,7 +72,24 @@ def style_problems(nb):
     problems = _opening_problems(nb, headers)
     problems += _exercise_problems(nb, headers)
     problems += _written_answer_problems(nb, headers)
+    problems += _marker_problems(nb)
     return problems
+
+
+# nbgrader takes these words anywhere in any cell, prose included, for region markers: a markdown
+# cell that mentions one breaks `generate_assignment` ("no end solution statement found").
+NBGRADER_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+
+
+def _marker_problems(nb):
+    return [
+        f"cell {i}: markdown that says '{marker}' is read by nbgrader as a region marker; "
+        "say 'YOUR CODE HERE' (what students see) instead"
+        for i, cell in enumerate(nb.cells)
+        if cell.cell_type == "markdown"
+        for marker in NBGRADER_MARKERS
+        if marker in cell.source
+    ]
 
 
 def _opening_problems(nb, headers):

@@ -148,6 +148,13 @@ RULES = [
         "cell 0: '### How this notebook works' should say (as week 1 does): "
         "your work is in work/ and is never overwritten",
     ),
+    (
+        0,
+        "Click **Validate**",
+        "Write between BEGIN SOLUTION and END SOLUTION. Click **Validate**",
+        "cell 0: markdown that says 'BEGIN SOLUTION' is read by nbgrader as a region marker; "
+        "say 'YOUR CODE HERE' (what students see) instead",
+    ),
 ]
 
 
