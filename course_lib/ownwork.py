@@ -23,6 +23,7 @@ A finding carries only trusted text: a declared target or a word from INDIRECT.
 """
 
 import ast
+import functools
 import importlib
 import inspect
 import textwrap
@@ -174,11 +175,9 @@ class Environment:
 
     def add_source(self, source, trusted=False):
         """Bind the top-level names of a cell (imports, defs, classes, assignments). Bad syntax: ignored."""
-        try:
-            tree = ast.parse(source)
-        except (SyntaxError, ValueError):
-            return None
-        self.add_tree(tree, trusted)
+        tree = parse_once(source)
+        if tree is not None:
+            self.add_tree(tree, trusted)
         return tree
 
     def add_tree(self, tree, trusted=False):
@@ -370,6 +369,16 @@ class Analysis:
         return False
 
 
+@functools.lru_cache(maxsize=512)
+def parse_once(source):
+    """A cell's syntax tree, or None for bad syntax. The grader checks every exercise against every
+    cell, so each text is parsed once; the trees are only read, never changed."""
+    try:
+        return ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+
+
 # ----- entry points ---------------------------------------------------------------
 def analyze_cells(
     solution_source, targets, trusted_sources=(), student_sources=(), exercise_names=(), other_exercises=()
@@ -387,10 +396,9 @@ def analyze_cells(
     env = Environment(roots)  # only the declared targets' packages are ever imported
     for src in trusted_sources:
         env.add_source(src, trusted=True)
-    extra_trees = [t for t in (env.add_source(s) for s in student_sources) if t is not None]
-    try:
-        tree = ast.parse(solution_source)
-    except (SyntaxError, ValueError):
+    extra = [s for s in student_sources if env.add_source(s) is not None]
+    tree = parse_once(solution_source)
+    if tree is None:
         return []  # it cannot run either: the probes fail on their own
     env.add_tree(tree)
     analysis = Analysis(forbidden, env, set(other_exercises) - set(exercise_names))
@@ -402,21 +410,25 @@ def analyze_cells(
             elif kind == "obj" and not trusted and id(value) in forbidden:
                 analysis.add("delegates", forbidden[id(value)])
     analysis.run(start)
-    for t in extra_trees:  # indirect tools in a cell's top-level code can rebind anything
-        for f in top_level_indirect(t):
+    for src in extra:  # indirect tools in a cell's top-level code can rebind anything
+        for f in top_level_indirect(src):
             analysis.add(f.kind, f.target)
     return analysis.findings
 
 
-def top_level_indirect(tree):
+@functools.lru_cache(maxsize=512)
+def top_level_indirect(source):
     """Indirect-tool findings in a cell's top-level code (function bodies are not looked into).
 
     Imports alone are left out: a name bound to importlib is caught where it is used.
     """
+    tree = parse_once(source)
+    if tree is None:
+        return ()
     probe = Analysis({}, Environment(set()))
     body = [s for s in tree.body if not isinstance(s, (ast.Import, ast.ImportFrom))]
     probe._visit(ast.Module(body=body, type_ignores=[]), frozenset())  # nested functions are not followed
-    return [f for f in probe.findings if f.kind == "indirect"]
+    return tuple(f for f in probe.findings if f.kind == "indirect")
 
 
 class _LiveEnvironment(Environment):
