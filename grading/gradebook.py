@@ -140,23 +140,25 @@ def _record(course, result):
         gb.update_or_create_student(student)
         _update_submission(gb, result)
         for name, nb in result["notebooks"].items():
+            # One query for the notebook's rows, not one per cell: the client writes every result.
+            submitted = gb.find_submission_notebook(name, week, student)
+            grades = {g.name: g for g in submitted.grades}
+            comments = {c.name: c for c in submitted.comments}
             for cell in nb["cells"]:
-                grade = gb.find_grade(cell["grade_id"], name, week, student)
+                grade = grades.get(cell["grade_id"])
+                if grade is None:
+                    raise MissingEntry(f"no grade {cell['grade_id']} of {name} in the gradebook")
                 grade.auto_score = float(cell["points"])
                 grade.needs_manual_grade = grade.manual_score is not None
             for gid, manual in nb["manual"].items():
-                try:
-                    grade = gb.find_grade(gid, name, week, student)
-                except MissingEntry:
+                grade = grades.get(gid)
+                if grade is None:
                     continue
                 answered = nb["status"] == "graded" and manual["answered"]
                 grade.auto_score = None if answered else 0.0
                 grade.needs_manual_grade = answered
-                try:
-                    comment = gb.find_comment(gid, name, week, student)
-                    comment.auto_comment = None if answered else "No response."
-                except MissingEntry:
-                    pass
+                if gid in comments:
+                    comments[gid].auto_comment = None if answered else "No response."
         gb.db.commit()  # the notebooks' scores, which the penalty is computed from, are now final
         graded = {name for name, nb in result["notebooks"].items() if nb["status"] == "graded"}
         return _assign_late_penalties(gb, penalties, week, student, graded)
