@@ -479,6 +479,8 @@ def _as_expected(e):
     """Expected values may be written as nested lists in a notebook; arrays are what we compare."""
     if type(e) is list and e and all(type(v) in (list, int, float) for v in e):
         return np.asarray(e, dtype=np.float64)
+    if type(e) is list:  # e.g. a network's parameters, [(W1, b1), (W2, b2)]
+        return [_as_expected(v) for v in e]
     if type(e) is tuple:
         return tuple(_as_expected(v) for v in e)
     if type(e) is dict:

@@ -268,3 +268,11 @@ def test_exception_and_warning_names_come_from_a_closed_list():
     error = {"output_type": "error", "ename": "SECRETError", "evalue": "SECRET", "traceback": ["SECRET"]}
     problems = " ".join(_cell_problems({"outputs": [error, stderr]}))
     assert "SECRET" not in problems and "an exception" in problems and "a RuntimeWarning" in problems
+
+
+def test_expected_parameters_may_be_written_as_nested_lists():
+    """A network's parameters, [(W1, b1), ...], written as plain lists in a notebook's check."""
+    params = [(np.array([[3.0]]), np.array([0.0]))]
+    check_close("pairs", params, [([[3.0]], [0.0])])
+    with pytest.raises(CheckFailed, match="expected 3, got 3.5"):
+        check_close("pairs", [(np.array([[3.5]]), np.array([0.0]))], [([[3.0]], [0.0])])
