@@ -222,6 +222,9 @@ IMPLEMENTED_AS = {
     "bce_loss": ["course_lib.nn.losses.binary_cross_entropy"],
     "cross_entropy": ["course_lib.nn.losses.categorical_cross_entropy"],
     "perceptron_step": ["course_lib.linear.Perceptron"],
+    "train_perceptron": ["course_lib.linear.Perceptron"],
+    "softmax_regression_gradient": ["course_lib.nn.losses.softmax_cross_entropy_with_logits"],
+    "train_softmax_regression": ["course_lib.linear.SoftmaxRegression"],
     "normal_equation": ["course_lib.linear.LinearRegression"],
     "gradient_descent": ["course_lib.linear.LinearRegression"],
 }

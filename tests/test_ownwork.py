@@ -218,6 +218,8 @@ CORPUS = {
     "week1_linear_regression": (
         "from course_lib.linear import normal_equation as reference_normal_equation",
         {
+            "w1_neuron_output": "from course_lib.nn.activations import sigmoid\n\n"
+            "def neuron_output(x, w):\n    return sigmoid(x @ w)\n",
             "w1_predict": "from course_lib.nn.layers import dense_forward\n\n"
             "def predict(X, W, b):\n    return dense_forward(X, W, b)[0]\n",
             "w1_mse_loss": "import course_lib.nn.losses as L\n\n"
@@ -232,6 +234,7 @@ CORPUS = {
         "    return (gradcheck.numerical_gradient(lambda V: f(V, b), W.astype(float).copy()),\n"
         "            gradcheck.numerical_gradient(lambda v: f(W, v), b.astype(float).copy()))\n",
         {
+            "w1_neuron_output": "def neuron_output(x, w):\n    return 1.0 / (1.0 + np.exp(-np.dot(x, w)))\n",
             "w1_predict": "def predict(X, W, b):\n    return np.dot(X, W) + b[None, :]\n",
             "w1_mse_loss": "def mse_loss(y_hat, y):\n    return float(np.mean(np.sum((y_hat - y) ** 2, axis=1)) / 2)\n",
             "w1_normal_equation": "from numpy.linalg import solve\n\ndef normal_equation(X, y):\n"
@@ -255,6 +258,13 @@ CORPUS = {
             "    a = importlib.import_module('course_lib.nn.activations').sigmoid(X @ w + b)\n"
             "    return (a > 0.5).astype(np.int64)\n",
             "w2_perceptron_step": "def perceptron_step(w, b, x, y, eta):\n    return my_step(w, b, x, y, eta)\n",
+            "w2_train_perceptron": "def train_perceptron(X, y, eta=0.5, epochs=12):\n"
+            "    p = _P(learning_rate=eta, max_epochs=epochs, shuffle=False).fit(X, y)\n"
+            "    return p.w, p.b, np.array(p.errors_)\n",
+            "w2_train_softmax_regression": "from course_lib.linear import SoftmaxRegression\n\n"
+            "def train_softmax_regression(X, y, n_classes, alpha=0.5, epochs=150):\n"
+            "    s = SoftmaxRegression(learning_rate=alpha, epochs=epochs).fit(X, y, n_classes)\n"
+            "    return s.W, s.b, s.losses_\n",
         },
         "from course_lib.linear import Perceptron as _P\n\ndef my_step(w, b, x, y, eta):\n"
         "    p = _P(learning_rate=eta)\n    o = 1 if np.dot(w, x) + b > 0 else -1\n"
@@ -264,6 +274,22 @@ CORPUS = {
             "    return e @ X / len(y), float(np.mean(e))\n",
             "w2_cross_entropy": "def cross_entropy(P, Y, eps=1e-15):\n"
             "    return float(-np.mean(np.sum(Y * np.log(np.clip(P, eps, None)), axis=1)))\n",
+            "w2_train_perceptron": "def train_perceptron(X, y, eta=0.5, epochs=12):\n"
+            "    w, b, mistakes = np.zeros(X.shape[1]), 0.0, []\n"
+            "    while len(mistakes) < epochs and (not mistakes or mistakes[-1] > 0):\n"
+            "        mistakes.append(0)\n        for x_i, y_i in zip(X, y):\n"
+            "            w_new, b_new = perceptron_step(w, b, x_i, y_i, eta)\n"
+            "            mistakes[-1] += int(b_new != b)\n            w, b = w_new, b_new\n"
+            "    return w, b, np.asarray(mistakes)\n",
+            "w2_softmax_regression_gradient": "def softmax_regression_gradient(X, Y, W, b):\n"
+            "    dZ = softmax(np.dot(X, W) + b)\n    dZ -= Y\n    dZ /= len(X)\n"
+            "    return np.dot(X.T, dZ), np.sum(dZ, axis=0)\n",
+            "w2_train_softmax_regression": "def train_softmax_regression(X, y, n_classes, alpha=0.5, epochs=150):\n"
+            "    Y, W, b = one_hot(y, n_classes), np.zeros((X.shape[1], n_classes)), np.zeros(n_classes)\n"
+            "    losses = np.empty(epochs)\n    for t in range(epochs):\n"
+            "        losses[t] = cross_entropy(softmax(X @ W + b), Y)\n"
+            "        dW, db = softmax_regression_gradient(X, Y, W, b)\n"
+            "        W -= alpha * dW\n        b -= alpha * db\n    return W, b, losses\n",
         },
     ),
     "week3_multilayer_perceptron": (
@@ -282,6 +308,9 @@ CORPUS = {
             "        A = layer_forward(A, W, b, g_out if l == len(params) - 1 else g_hidden)\n    return A\n",
             "w3_collapse_linear": "def collapse_linear(W1, b1, W2, b2):\n"
             "    return np.dot(W1, W2), np.dot(b1, W2) + b2\n",
+            "w3_xor": "def xor_weights(w_and, b_and, w_or, b_or):\n    a, c = w_and\n"
+            "    return ((np.array([[-a, a], [c, -c]]), np.array([a + b_and, c + b_and])),\n"
+            "            (np.array(w_or, dtype=float)[:, None], np.array([b_or], dtype=float)))\n",
             "w3_count_parameters": "def count_parameters(layer_sizes):\n"
             "    return int(sum(a * b + b for a, b in zip(layer_sizes[:-1], layer_sizes[1:])))\n",
         },
@@ -293,28 +322,45 @@ CORPUS = {
             "def dense_backward(dZ, A_prev, W):\n    return _db(dZ, (A_prev, W))\n",
             "w4_numerical_gradient": "def numerical_gradient(f, x, h=1e-5):\n"
             "    return reference_numerical_gradient(f, x, h)\n",
-            "w4_graph_gradients": "import importlib\n\ndef graph_gradients(a, b, c):\n"
-            "    gc = importlib.import_module('course_lib.gradcheck')\n"
-            "    g = gc.numerical_gradient(lambda v: 3 * (v[0] + v[1] * v[2]), np.array([a, b, c], dtype=float))\n"
-            "    return float(g[0]), float(g[1]), float(g[2])\n",
+            "w4_value_tanh": "from course_lib.nn.activations import tanh as _tanh\n\ndef value_tanh(a):\n"
+            "    t = float(_tanh(np.array([a.data]))[0])\n    out = Value(t, (a,))\n\n    def _backward():\n"
+            "        a.grad += (1 - t ** 2) * out.grad\n\n    out._backward = _backward\n    return out\n",
             "w4_two_layer_backprop": "def two_layer_backprop(X, Y, params, cache):\n"
             "    return my_grads(X, Y, params)\n",
+            "w4_forward_with_caches": "import importlib\n\ndef forward_with_caches(X, params, activation='sigmoid'):\n"
+            "    layers = importlib.import_module('course_lib.nn.layers')\n"
+            "    g = nn.get_activation(activation)\n    A, caches = X, []\n"
+            "    for l, (W, b) in enumerate(params):\n        Z = layers.dense_forward(A, W, b)[0]\n"
+            "        A_next = softmax(Z) if l == len(params) - 1 else g(Z)\n"
+            "        caches.append((A, Z, A_next))\n        A = A_next\n    return A, caches\n",
         },
-        "import course_lib.nn as cnn\n\ndef my_grads(X, Y, params):\n"
-        "    net = cnn.Sequential([cnn.Dense(params['W1'].shape[1], activation='sigmoid', input_dim=X.shape[1]),\n"
-        "                          cnn.Dense(params['W2'].shape[1], activation='softmax')], seed=0)\n"
+        "import course_lib.nn as cnn\n\ndef my_grads(X, Y, params):\n    (W1, b1), (W2, b2) = params\n"
+        "    net = cnn.Sequential([cnn.Dense(W1.shape[1], activation='sigmoid', input_dim=X.shape[1]),\n"
+        "                          cnn.Dense(W2.shape[1], activation='softmax')], seed=0)\n"
         "    net.compile(loss='categorical_crossentropy')\n"
-        "    net.set_weights([params['W1'], params['b1'], params['W2'], params['b2']])\n"
+        "    net.set_weights([W1, b1, W2, b2])\n"
         "    _, (dW1, db1, dW2, db2) = net.gradients(X, Y)\n"
-        "    return {'dW1': dW1, 'db1': db1, 'dW2': dW2, 'db2': db2}\n",
+        "    return [(dW1, db1), (dW2, db2)]\n",
         {
             "w4_mlp_backward": None,  # the solution, which uses nn.get_activation: a helper that is not the exercise
+            "w4_value_add": "def value_add(a, b):\n    out = Value(a.data + b.data, {a, b})\n\n    def _backward():\n"
+            "        a.grad += 1.0 * out.grad\n        b.grad += 1.0 * out.grad\n\n"
+            "    out._backward = _backward\n    return out\n",
+            "w4_value_backward": "def value_backward(root):\n    nodes, stack = {}, [root]\n    while stack:\n"
+            "        v = stack.pop()\n        if id(v) not in nodes:\n            nodes[id(v)] = v\n"
+            "            stack.extend(v._prev)\n    users = {k: 0 for k in nodes}\n    for v in nodes.values():\n"
+            "        for p in v._prev:\n            users[id(p)] += 1\n    ready, root.grad = [root], 1.0\n"
+            "    while ready:\n        v = ready.pop()\n        v._backward()\n        for p in v._prev:\n"
+            "            users[id(p)] -= 1\n            if users[id(p)] == 0:\n                ready.append(p)\n",
             "w4_train": "def train(X, Y, params, grad_fn, lr=0.5, epochs=10, batch_size=32, seed=0):\n"
-            "    rng = np.random.default_rng(seed)\n    p = {k: np.array(v, copy=True) for k, v in params.items()}\n"
+            "    rng = np.random.default_rng(seed)\n"
+            "    p = [(np.array(W, copy=True), np.array(b, copy=True)) for W, b in params]\n"
             "    losses = []\n    for _ in range(epochs):\n        order = rng.permutation(len(X))\n        seen = []\n"
             "        for i in range(0, len(X), batch_size):\n            idx = order[i:i + batch_size]\n"
             "            loss, g = grad_fn(X[idx], Y[idx], p)\n            seen.append(loss)\n"
-            "            p = {k: p[k] - lr * g['d' + k] for k in p}\n        losses.append(float(np.mean(seen)))\n"
+            "            for (W, b), (dW, db) in zip(p, g):\n"
+            "                W -= lr * dW\n                b -= lr * db\n"
+            "        losses.append(float(np.mean(seen)))\n"
             "    return p, losses\n",
         },
     ),
@@ -356,7 +402,7 @@ CORPUS = {
             "    while epoch < max_epochs and epoch - best_epoch < patience:\n        epoch += 1\n"
             "        params = step(params)\n        losses.append(val_loss(params))\n        if losses[-1] < best:\n"
             "            best, best_epoch = losses[-1], epoch\n"
-            "            best_params = {k: np.array(v, copy=True) for k, v in params.items()}\n"
+            "            best_params = [(np.array(W, copy=True), np.array(b, copy=True)) for W, b in params]\n"
             "    return best_params, best_epoch, losses\n",
             "w5_clip": "def clip_by_global_norm(grads, max_norm):\n"
             "    norm = float(np.sqrt(sum(float(np.vdot(g, g)) for g in grads)))\n    if norm <= max_norm:\n"
