@@ -396,8 +396,15 @@ def hostile(adv_course):
     watcher = DiskWatcher(["/tmp", tempfile.gettempdir(), str(course.root)])
     summary, crash = None, None
     try:
+        # reuse=False: the victims hand in identical bytes, and each must really run after its attacker.
         summary = grade_week(
-            course, WEEK, workers=1, students=[m.name for m in members], progress=False, limits=HOSTILE_LIMITS
+            course,
+            WEEK,
+            workers=1,
+            students=[m.name for m in members],
+            progress=False,
+            limits=HOSTILE_LIMITS,
+            reuse=False,
         )
     except Exception as e:  # noqa: BLE001 - the tests report it: one student must never abort a run
         crash = f"{type(e).__name__}: {e}"
