@@ -6,6 +6,8 @@ needs_manual_grade per grade cell, "No response." comments), so formgrader
 and ``nbgrader export`` work on our results unchanged.
 """
 
+import contextlib
+import contextvars
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -66,6 +68,41 @@ def gradebook_problem(db_url, error):
     )
 
 
+# A grading session's writes share one open gradebook: opening one per result repeats nbgrader's
+# schema checks and throws away SQLAlchemy's compiled statements, which live with the engine.
+_SESSION = contextvars.ContextVar("gradebook_session", default=None)
+
+
+@contextlib.contextmanager
+def writing_session(course):
+    """Within this block, ``record`` and ``record_error`` for ``course`` reuse one open gradebook."""
+    held = {"course": course, "gb": None}
+    token = _SESSION.set(held)
+    try:
+        yield
+    finally:
+        _SESSION.reset(token)
+        if held["gb"] is not None:
+            held["gb"].close()
+
+
+@contextlib.contextmanager
+def _writer(course):
+    """The session's gradebook (left open; a failed write is rolled back), else one of its own."""
+    held = _SESSION.get()
+    if held is None or held["course"] is not course:
+        with course.gradebook() as gb:
+            yield gb
+        return
+    if held["gb"] is None:
+        held["gb"] = course.gradebook()
+    try:
+        yield held["gb"]
+    except BaseException:
+        held["gb"].db.rollback()  # a locked database or a failed row: the next write starts clean
+        raise
+
+
 def ensure_assignment(course, week):
     """Make sure the gradebook knows ``week`` (a fresh PostgreSQL gradebook may not)."""
     with course.gradebook() as gb:
@@ -107,7 +144,7 @@ def _retrying(write, course, result, retries):
 
 
 def _record_error(course, result):
-    with course.gradebook() as gb:
+    with _writer(course) as gb:
         gb.update_or_create_student(result["student"])
         submission = _update_submission(gb, result)
         for nb in submission.notebooks:
@@ -136,7 +173,7 @@ def _update_submission(gb, result):
 def _record(course, result):
     week, student = result["week"], result["student"]
     penalties = late_penalties(course)  # before any write: a broken plugin setting stores nothing
-    with course.gradebook() as gb:
+    with _writer(course) as gb:
         gb.update_or_create_student(student)
         _update_submission(gb, result)
         for name, nb in result["notebooks"].items():

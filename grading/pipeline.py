@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from .cache import ResultCache
 from .course import CourseError
 from .grade import Job, build_assignment, error_reason, pack, submission_hash
-from .gradebook import describe_lateness, ensure_assignment, record, record_error
+from .gradebook import describe_lateness, ensure_assignment, record, record_error, writing_session
 from .kernels import LazyFactory
 from .notebook import NotebookError
 from .sandbox import Limits, detect
@@ -282,10 +282,11 @@ def grade_weeks(
         config = (limits, not unconfined, figures)
         n_workers = 0
         cache = ResultCache(enabled=reuse)
-        for result, n in _run(assignments, jobs, workers, scheduler, config, progress, unconfined, cache):
-            n_workers = max(n_workers, n)
-            result["unconfined"] = unconfined
-            _account(course, summaries[result["week"]], result)
+        with writing_session(course):
+            for result, n in _run(assignments, jobs, workers, scheduler, config, progress, unconfined, cache):
+                n_workers = max(n_workers, n)
+                result["unconfined"] = unconfined
+                _account(course, summaries[result["week"]], result)
         for summary in summaries.values():
             summary.workers = n_workers
     elapsed = time.monotonic() - t0
