@@ -134,25 +134,32 @@ def _section_text(source, header):
     return "\n".join(lines[start:end]).strip()
 
 
+def _numbered(headers, like, pattern, example, kind, problems):
+    """(cell index, match) of each well-formed ``kind`` header, in notebook order.
+
+    Reports (into ``problems``) a header that ``like`` finds but ``pattern`` rejects, a number
+    out of notebook order, and "point" against "points"."""
+    found = []
+    for expected_n, (i, line) in enumerate([(i, line) for i, line in headers if like.match(line)], start=1):
+        m = pattern.match(line)
+        if not m:
+            problems.append(f"cell {i}: {kind.replace(' ', '-')} header {line!r} should read {example!r}")
+            continue
+        if int(m[1]) != expected_n:
+            problems.append(f"cell {i}: this is {kind} {expected_n} in notebook order, not {m[1]}: renumber it")
+        word = "point" if _points(m[3]) == 1 else "points"
+        if m[4] != word:
+            problems.append(f"cell {i}: write '({m[3]} {word})'")
+        found.append((i, m))
+    return found
+
+
 def _exercise_problems(nb, headers):
     """Header format and numbering, and the header's points against its test cells'."""
     problems = []
     bounds = [i for i, line in headers if EXERCISE_LIKE.match(line) or WRITTEN_LIKE.match(line)]
-    expected_n = 1
-    for i, line in headers:
-        if not EXERCISE_LIKE.match(line):
-            continue
-        m = EXERCISE.match(line)
-        if not m:
-            problems.append(f"cell {i}: exercise header {line!r} should read {EXAMPLE_EXERCISE!r}")
-            expected_n += 1
-            continue
-        n, points, word = int(m[1]), _points(m[3]), m[4]
-        if n != expected_n:
-            problems.append(f"cell {i}: this is exercise {expected_n} in notebook order, not {n}: renumber it")
-        expected_n += 1
-        if word != ("point" if points == 1 else "points"):
-            problems.append(f"cell {i}: write '({m[3]} {'point' if points == 1 else 'points'})'")
+    for i, m in _numbered(headers, EXERCISE_LIKE, EXERCISE, EXAMPLE_EXERCISE, "exercise", problems):
+        n, points = int(m[1]), _points(m[3])
         end = next((b for b in bounds if b > i), len(nb.cells))
         block = [(k, nb.cells[k]) for k in range(i + 1, end)]
         tests = [(k, c) for k, c in block if c.cell_type == "code" and cell_role(c) == "tests"]
@@ -194,23 +201,9 @@ def _written_answer_problems(nb, headers):
     """Header format and numbering; the next cell is the manually graded answer, with matching points,
     starting with **Model answer.**; and no manually graded cell without such a header."""
     problems = []
-    announced = set()
-    expected_n = 1
-    for i, line in headers:
-        if not WRITTEN_LIKE.match(line):
-            continue
-        m = WRITTEN.match(line)
-        announced.add(i + 1)
-        if not m:
-            problems.append(f"cell {i}: written-answer header {line!r} should read {EXAMPLE_WRITTEN!r}")
-            expected_n += 1
-            continue
-        n, points, word = int(m[1]), int(m[3]), m[4]
-        if n != expected_n:
-            problems.append(f"cell {i}: this is written answer {expected_n} in notebook order, not {n}: renumber it")
-        expected_n += 1
-        if word != ("point" if points == 1 else "points"):
-            problems.append(f"cell {i}: write '({points} {'point' if points == 1 else 'points'})'")
+    announced = {i + 1 for i, line in headers if WRITTEN_LIKE.match(line)}
+    for i, m in _numbered(headers, WRITTEN_LIKE, WRITTEN, EXAMPLE_WRITTEN, "written answer", problems):
+        n, points = int(m[1]), int(m[3])
         answer = nb.cells[i + 1] if i + 1 < len(nb.cells) else None
         if answer is None or answer.cell_type != "markdown" or cell_role(answer) != "manual":
             problems.append(f"cell {i}: put the manually graded answer cell right after written answer {n}")
