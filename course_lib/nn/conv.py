@@ -19,9 +19,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .activations import get_activation
-from .initializers import get_initializer
-from .layers import Layer
+from .layers import Layer, WeightedLayer, positive_int
 
 PADDINGS = ("valid", "same")
 
@@ -218,7 +216,7 @@ def _spatial(layer, input_dim):
     return shape
 
 
-class Conv2D(Layer):
+class Conv2D(WeightedLayer):
     """A 2-D convolution layer A = g(X ⋆ W + b), as in Keras.
 
     Conv2D(filters, kernel_size, strides=1, padding="valid", activation=None,
@@ -239,19 +237,12 @@ class Conv2D(Layer):
         bias_initializer="zeros",
         name=None,
     ):
-        super().__init__(name)
-        if int(filters) != filters or filters < 1:
-            raise ValueError(f"filters must be a positive integer, got {filters!r}")
-        self.filters = int(filters)
+        super().__init__(activation, kernel_initializer, bias_initializer, name)
+        self.filters = positive_int(filters, "filters")
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.strides = _pair(strides, "strides")
         self.padding = _check_padding(padding)
-        self.activation = get_activation(activation)
         self.declared_input_dim = _as_input_shape(input_shape)
-        self.kernel_initializer = get_initializer(kernel_initializer)
-        self.bias_initializer = get_initializer(bias_initializer)
-        self.W = self.b = self.dW = self.db = None
-        self._cache = None
 
     def build(self, input_dim, rng, dtype):
         h, w, c = self.input_dim = _spatial(self, input_dim)
@@ -261,17 +252,7 @@ class Conv2D(Layer):
             output_size(w, kw, sw, self.padding),
             self.filters,
         )
-        shape = (kh, kw, c, self.filters)
-        self.W = np.asarray(self.kernel_initializer(shape, seed=rng, dtype=dtype), dtype=dtype)
-        self.b = np.asarray(self.bias_initializer((1, self.filters), seed=rng, dtype=dtype), dtype=dtype).reshape(-1)
-
-    @property
-    def params(self):
-        return [self.W, self.b]
-
-    @property
-    def grads(self):
-        return [self.dW, self.db]
+        self.init_weights((kh, kw, c, self.filters), rng, dtype)
 
     def forward(self, X, training=False):
         """X: (m, h, w, c) -> A: (m, oh, ow, filters). Caches the im2col matrix, Z and A."""

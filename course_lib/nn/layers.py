@@ -75,7 +75,39 @@ class Layer:
         raise NotImplementedError
 
 
-class Dense(Layer):
+def positive_int(value, what):
+    """``value`` as an int, or a ValueError naming ``what`` (units, filters)."""
+    if int(value) != value or value < 1:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+class WeightedLayer(Layer):
+    """What Dense and Conv2D share: a kernel W, a bias b (one per output unit) and an activation."""
+
+    def __init__(self, activation, kernel_initializer, bias_initializer, name):
+        super().__init__(name)
+        self.activation = get_activation(activation)
+        self.kernel_initializer = get_initializer(kernel_initializer)
+        self.bias_initializer = get_initializer(bias_initializer)
+        self.W = self.b = self.dW = self.db = None
+        self._cache = None
+
+    def init_weights(self, shape, rng, dtype):
+        """W of ``shape`` (its last axis: the output units) and b of shape (shape[-1],)."""
+        self.W = np.asarray(self.kernel_initializer(shape, seed=rng, dtype=dtype), dtype=dtype)
+        self.b = np.asarray(self.bias_initializer((1, shape[-1]), seed=rng, dtype=dtype), dtype=dtype).reshape(-1)
+
+    @property
+    def params(self):
+        return [self.W, self.b]
+
+    @property
+    def grads(self):
+        return [self.dW, self.db]
+
+
+class Dense(WeightedLayer):
     """A fully connected layer A = g(X @ W + b), as in Keras.
 
     Dense(units, activation="sigmoid", input_dim=2): the first layer of a
@@ -93,17 +125,10 @@ class Dense(Layer):
         l2=0.0,
         name=None,
     ):
-        super().__init__(name)
-        if int(units) != units or units < 1:
-            raise ValueError(f"units must be a positive integer, got {units!r}")
-        self.units = int(units)
-        self.activation = get_activation(activation)
+        super().__init__(activation, kernel_initializer, bias_initializer, name)
+        self.units = positive_int(units, "units")
         self.declared_input_dim = input_dim
-        self.kernel_initializer = get_initializer(kernel_initializer)
-        self.bias_initializer = get_initializer(bias_initializer)
         self.l2 = float(l2)
-        self.W = self.b = self.dW = self.db = None
-        self._cache = None
 
     def build(self, input_dim, rng, dtype):
         if not np.isscalar(input_dim):
@@ -111,19 +136,7 @@ class Dense(Layer):
                 f"{self!r} needs flat features but receives shape {tuple(input_dim)}; add Flatten() before it"
             )
         self.input_dim, self.output_dim = int(input_dim), self.units
-        shape = (self.input_dim, self.units)
-        self.W = np.asarray(self.kernel_initializer(shape, seed=rng, dtype=dtype), dtype=dtype)
-        self.b = np.asarray(self.bias_initializer((1, self.units), seed=rng, dtype=dtype), dtype=dtype).reshape(
-            self.units
-        )
-
-    @property
-    def params(self):
-        return [self.W, self.b]
-
-    @property
-    def grads(self):
-        return [self.dW, self.db]
+        self.init_weights((self.input_dim, self.units), rng, dtype)
 
     def penalty(self):
         return self.l2 * float(np.sum(self.W * self.W)) if self.l2 else 0.0
