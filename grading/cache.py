@@ -54,12 +54,9 @@ def cache_key(assignment, job, config, environment, trusted=None):
             h.update(len(data).to_bytes(8, "big") + data)  # length-prefixed: no two inputs run together
 
     limits, sandbox, figures = config
-    add("grading.cache v1", job.week, assignment.week, assignment.fingerprint)
-    add(trusted or assignment_digest(assignment))
+    add("grading.cache v1", job.week, assignment.fingerprint)
+    add(trusted or assignment_digest(assignment))  # the week, its notebooks and its data files
     add(repr(limits), bool(sandbox), bool(figures), environment)
-    add(sorted(assignment.notebooks))
-    for rel, data in assignment.source_files:
-        add(rel, data)
     sub = parcel.submission
     for name in sorted(sub.notebooks):
         nf = sub.notebooks[name]

@@ -19,6 +19,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .gradebook import safe_url
 from .text import for_terminal
 
 MIN_PYTHON = (3, 11)
@@ -347,7 +348,7 @@ def course_checks(course):
     if course is None:
         return [grade, ok("course", "no course directory here (fine on a worker: it needs none)")]
     weeks = ", ".join(course.weeks()) or "none"
-    return [grade, ok("course", f"{course.root}; gradebook {course.db_url}; weeks: {weeks}")]
+    return [grade, ok("course", f"{course.root}; gradebook {safe_url(course.db_url)}; weeks: {weeks}")]
 
 
 def run(course=None, scheduler=None, out=print):

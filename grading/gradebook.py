@@ -46,6 +46,11 @@ def _with_connect_timeout(db_url, seconds=10):
     return url.update_query_dict({"connect_timeout": str(seconds)})
 
 
+def safe_url(db_url):
+    """The gradebook's URL for a person to read: never its password."""
+    return make_url(db_url)._replace(password=None).render_as_string(hide_password=False)  # set() keeps it on None
+
+
 def gradebook_problem(db_url, error):
     """One line for a gradebook that cannot be opened: which one, why, and what to do."""
     url = make_url(db_url)
@@ -61,9 +66,8 @@ def gradebook_problem(db_url, error):
         return f"cannot open the gradebook {where} ({reason}): check that its folder exists and is writable"
     if url.password:
         reason = reason.replace(url.password, "***")
-    safe = url._replace(password=None).render_as_string(hide_password=False)  # set() keeps it on None
     return (
-        f"cannot connect to the gradebook at {safe} ({reason}): check that the server is running and "
+        f"cannot connect to the gradebook at {safe_url(db_url)} ({reason}): check that the server is running and "
         "the URL (--db, $COURSE_DB_URL or nbgrader_config.py)"
     )
 
@@ -172,7 +176,11 @@ def _update_submission(gb, result):
 
 def _record(course, result):
     week, student = result["week"], result["student"]
-    penalties = late_penalties(course)  # before any write: a broken plugin setting stores nothing
+    held = _SESSION.get()
+    if held is not None and held["course"] is course:  # the course's config is read once per session
+        penalties = held["penalties"] = held.get("penalties") or late_penalties(course)
+    else:
+        penalties = late_penalties(course)  # before any write: a broken plugin setting stores nothing
     with _writer(course) as gb:
         gb.update_or_create_student(student)
         _update_submission(gb, result)
@@ -196,7 +204,9 @@ def _record(course, result):
                 grade.needs_manual_grade = answered
                 if gid in comments:
                     comments[gid].auto_comment = None if answered else "No response."
-        gb.db.commit()  # the notebooks' scores, which the penalty is computed from, are now final
+        # One transaction with the penalties: a plugin that fails leaves no score without its penalty.
+        gb.db.flush()
+        gb.db.expire_all()  # the notebooks' scores, which the penalty is computed from, read afresh
         graded = {name for name, nb in result["notebooks"].items() if nb["status"] == "graded"}
         return _assign_late_penalties(gb, penalties, week, student, graded)
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -136,3 +137,11 @@ def test_an_unreachable_scheduler_is_one_failed_check():
         port = s.getsockname()[1]  # closed once the block ends
     checks = doctor.check_scheduler(f"tcp://127.0.0.1:{port}")
     assert len(checks) == 1 and checks[0].failed and "cannot reach the Dask scheduler" in checks[0].detail
+
+
+def test_the_gradebook_password_is_never_printed():
+    course = SimpleNamespace(
+        root=Path("/srv/course"), db_url="postgresql://grader:s3cret-pw@db-host/gradebook", weeks=lambda: ["w1"]
+    )
+    text = "\n".join(str(c) for c in doctor.course_checks(course))
+    assert "db-host" in text and "s3cret-pw" not in text
