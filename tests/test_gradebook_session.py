@@ -59,3 +59,15 @@ def test_a_write_waits_for_another_process_holding_the_lock(toy_course, graded_r
     other.close()
     scores = cell_scores(toy_course, W)
     assert waited >= 0.9 and scores["dave"] == scores["erin"] == scores["alice"]
+
+
+def test_a_late_plugin_that_fails_leaves_no_score_without_its_penalty(toy_course, graded_result, monkeypatch):
+    import grading.gradebook as gradebook
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the instructor's late plugin broke")
+
+    monkeypatch.setattr(gradebook, "_assign_late_penalties", broken)
+    with pytest.raises(RuntimeError):
+        record(toy_course, as_student(graded_result, "frank"))
+    assert not any(cell_scores(toy_course, W).get("frank", {}).values())  # scores and penalty: both or neither
