@@ -22,7 +22,7 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
 
 # formgrader shows graded notebooks in the instructor's browser with this exporter. Student
-# outputs are already reduced to text and images (grading/inert.py); sanitizing here too means
+# outputs are already reduced to text and images (grading/verdict/inert.py); sanitizing here too means
 # an HTML or JavaScript output that reaches a notebook some other way is still cleaned.
 c.HTMLExporter.sanitize_html = True
 
@@ -30,14 +30,14 @@ c.HTMLExporter.sanitize_html = True
 # (nbgrader issues #917, #1363). ClearHiddenTestOutputs is nbgrader's ClearHiddenTests that also
 # drops the outputs hidden tests made; ClearMarkScheme removes rubrics. The hook then replaces
 # the page of every submission `course grade` graded with the page `course feedback` writes, so
-# both commands give a student the same page (grading/feedback.py).
+# both commands give a student the same page (grading/outputs/feedback.py).
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
-    "grading.feedback.ClearHiddenTestOutputs",
+    "grading.outputs.feedback.ClearHiddenTestOutputs",
     "nbgrader.preprocessors.ClearMarkScheme",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
-c.GenerateFeedback.post_convert_hook = "grading.feedback.nbgrader_feedback_hook"
+c.GenerateFeedback.post_convert_hook = "grading.outputs.feedback.nbgrader_feedback_hook"
 
 # Late submissions: nbgrader's LateSubmissionPlugin with the due date set in the gradebook
 # (formgrader's Manage Assignments). `course grade` uses the same plugin and settings

@@ -49,8 +49,8 @@ STUDENT = "cap_correct"
 # ----- courses and submissions ------------------------------------------------------------
 def course_copy(tmp, name="course"):
     """A copy of the repository's course (source, release, config), released into its own gradebook."""
+    from grading.authoring.release import release
     from grading.course import Course
-    from grading.release import release
 
     root = Path(tmp) / name
     root.mkdir()
@@ -64,8 +64,8 @@ def course_copy(tmp, name="course"):
 
 
 def toy_copy(tmp):
+    from grading.authoring.release import release
     from grading.course import Course
-    from grading.release import release
     from tests.fixtures import toy
 
     course = Course.load(toy.make_course(Path(tmp) / "toy"))
@@ -76,7 +76,7 @@ def toy_copy(tmp):
 def write_correct(course, student, week, tag=""):
     """The demo's correct submission of ``week`` for ``student``; ``tag`` makes its bytes unique."""
     from grading.demo import student_notebook
-    from grading.notebook import cell_role
+    from grading.verdict.notebook import cell_role
 
     folder = course.submitted(student, week)
     folder.mkdir(parents=True, exist_ok=True)
@@ -105,9 +105,9 @@ def write_toy(course, n, offset=0):
 # ----- measurements -----------------------------------------------------------------------
 def assignments(course, weeks):
     """The weeks' trusted bundles (reference runs of the solutions, cached in the course copy)."""
-    from grading.grade import build_assignment
-    from grading.kernels import KernelFactory
-    from grading.sandbox import Limits
+    from grading.sandbox.kernels import KernelFactory
+    from grading.sandbox.layers import Limits
+    from grading.verdict.grade import build_assignment
 
     with KernelFactory(Limits(), sandbox=True, figures=False) as factory:
         return {w: build_assignment(course, w, factory, log=lambda m: None) for w in weeks}
@@ -115,9 +115,9 @@ def assignments(course, weeks):
 
 def measure_weeks(course, runs):
     """{week: {"seconds", "exec", "result"}}: the correct submission graded on a warm worker sandbox."""
-    from grading.grade import Job, pack
-    from grading.sandbox import Limits
-    from grading.worker import close_worker_factory, environment, grade_task
+    from grading.sandbox.layers import Limits
+    from grading.sandbox.worker import close_worker_factory, environment, grade_task
+    from grading.verdict.grade import Job, pack
 
     weeks = course.weeks()
     bundles = assignments(course, weeks)
@@ -149,9 +149,9 @@ def _score(result):
 
 def measure_client(course, weeks, measured, bundles, n=30):
     """{week: {"pack", "write"}}: seconds the client spends reading one submission and storing one result."""
-    from grading.grade import Job, pack
-    from grading.gradebook import ensure_assignment
+    from grading.gradebook.store import ensure_assignment
     from grading.pipeline import write_result
+    from grading.verdict.grade import Job, pack
 
     out = {}
     for week in weeks:
@@ -218,7 +218,7 @@ def fresh_environment():
     environment() is computed once per process; in a checkout that is being edited,
     a hash from minutes ago would make every freshly started worker refuse the tasks.
     """
-    from grading.worker import environment
+    from grading.sandbox.worker import environment
 
     environment.cache_clear()
 
@@ -260,7 +260,7 @@ simulate_on_worker({config!r})
 
 def simulate_on_worker(config):
     """Worker preload: grade_submission becomes a calibrated sleep returning the week's real result."""
-    import grading.worker as w
+    import grading.sandbox.worker as w
 
     with open(config, "rb") as f:
         weeks = pickle.load(f)

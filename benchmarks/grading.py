@@ -12,7 +12,7 @@ configuration grades the same class in its own copy of the course, in the same r
 * identical scores: every student's per-cell scores in nbgrader's gradebook must equal
   ours, or the bench stops (AssertionError);
 * reuse: a class where 20% hand in the blank release unchanged, with and without the
-  cache of identical submissions (grading/cache.py);
+  cache of identical submissions (grading/collect/cache.py);
 * a profile of one `course grade` session graded in this process (workers=0), so the
   client and the worker side show in one cProfile: where the time goes.
 
@@ -107,8 +107,8 @@ def write_varied_class(course, n, blank_share=0.0):
 
 
 def _prepare(root, n, blank_share=0.0):
+    from grading.authoring.release import release
     from grading.course import Course
-    from grading.release import release
 
     course = Course.load(root)
     release(course, WEEK)
@@ -132,7 +132,7 @@ def time_nbgrader_parallel(root, parallel=2):
 
 def _fresh_environment():
     """The client hashes its code now, as the workers it starts now will (the checkout may be edited)."""
-    from grading.worker import environment
+    from grading.sandbox.worker import environment
 
     environment.cache_clear()
 
@@ -140,9 +140,9 @@ def _fresh_environment():
 def build_reference(root, figures):
     """The reference run, cached per version of the course as after an instructor's first `course grade`."""
     from grading.course import Course
-    from grading.grade import build_assignment
-    from grading.kernels import KernelFactory
-    from grading.sandbox import Limits
+    from grading.sandbox.kernels import KernelFactory
+    from grading.sandbox.layers import Limits
+    from grading.verdict.grade import build_assignment
 
     with KernelFactory(Limits(), sandbox=True, figures=figures) as f:
         build_assignment(Course.load(root), WEEK, f, log=lambda m: None)
@@ -178,7 +178,7 @@ def time_course(root, workers, sandbox=True, figures=False, reuse=True):
 def check_same_scores(ours, theirs, what):
     """Per student and cell, the scores of two gradebooks are equal; else AssertionError (the bench stops)."""
     from grading.course import Course
-    from grading.gradebook import cell_scores
+    from grading.gradebook.store import cell_scores
 
     a, b = cell_scores(Course.load(ours), WEEK), cell_scores(Course.load(theirs), WEEK)
     if a != b or not a:
@@ -193,9 +193,9 @@ def kernel_cycle(unconfined, n=20, rounds=3):
     Sandboxed, this is the whole per-notebook isolation: new namespaces, a fresh
     size-capped tmpfs, the checks that prove it empty, capabilities dropped, seccomp.
     """
-    from grading.execute import run_notebook
-    from grading.kernels import KernelFactory
-    from grading.sandbox import Limits
+    from grading.sandbox.execute import run_notebook
+    from grading.sandbox.kernels import KernelFactory
+    from grading.sandbox.layers import Limits
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1 + 1")])
     best = float("inf")
@@ -219,7 +219,7 @@ STAGES = [
     ("kernel start + clean-up (fork, sandbox checks)", ("fresh_kernel", "kernels.py:recycle")),
     ("reading submissions (client: pack)", ("grade.py:pack",)),
     ("merge with the trusted skeleton", ("notebook.py:merge",)),
-    ("verdicts (judge, own-work checks)", ("verdict.py:judge", "ownwork.py:static_findings", "runtime_findings")),
+    ("verdicts (judge, own-work checks)", ("verdict/judge.py:judge", "ownwork.py:static_findings", "runtime_findings")),
     ("graded notebook built (inert outputs)", ("_autograded_notebook",)),
     ("notebook serialization (nbformat.writes)", ("nbformat/__init__.py:writes",)),
     ("client writes: files + gradebook rows", ("pipeline.py:write_result",)),

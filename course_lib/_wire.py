@@ -4,7 +4,7 @@ At grading time the test cells no longer contain expected values: each
 ``check_*(name, actual, expected, ...)`` is rewritten into
 ``probe(cell, index, actual)``, which only *reports* the student's value.
 The grader decodes the report in its own process and decides the verdict
-there (see grading/verdict.py), so nothing the kernel does can change it.
+there (see grading/verdict/judge.py), so nothing the kernel does can change it.
 
 ``encode`` runs in the (untrusted) kernel; ``decode`` runs in the grader and
 trusts nothing: it accepts only plain data of bounded size, so a hostile

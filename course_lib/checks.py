@@ -382,7 +382,7 @@ def _accuracy(predicted, labels, min_accuracy, show):
 # ----- the checks used in notebooks --------------------------------------
 # While the grader's reference run (the instructor's solution) executes a
 # check, this holds (cell, index, hidden) and every check reports what it
-# compares; see grading/notebook.py. Student sessions never set it.
+# compares; see grading/verdict/notebook.py. Student sessions never set it.
 _reference_context = None
 
 

@@ -14,7 +14,7 @@ This module finds such delegation by reading code, never by running it:
 
 It follows names into the functions (and lambdas, classes, assignments) they
 are bound to, wherever those are defined, so a helper written in another cell
-is checked too. Two users share this code: the trusted grader (grading/ownwork.py)
+is checked too. Two users share this code: the trusted grader (grading/verdict/ownwork.py)
 analyses the submitted cells in its own process, and the student's visible
 checks (``course_lib.checks``) warn about the live functions, so nobody is
 surprised at grading time.

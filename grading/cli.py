@@ -23,7 +23,7 @@ def _course(args):
 
 
 def cmd_release(args):
-    from .release import release
+    from .authoring.release import release
 
     course = _course(args)
     weeks = course.weeks() if args.all else [args.week]
@@ -36,7 +36,7 @@ def cmd_release(args):
 
 
 def cmd_collect(args):
-    from .collect import collect
+    from .collect.submissions import collect
 
     course = _course(args)
     report = collect(course, Path(args.path), week=args.week)
@@ -46,7 +46,7 @@ def cmd_collect(args):
 
 def cmd_grade(args):
     from .pipeline import grade_weeks
-    from .sandbox import Limits
+    from .sandbox.layers import Limits
 
     course = _course(args)
     weeks = course.weeks() if args.all else args.weeks
@@ -83,7 +83,7 @@ def _gradebook_totals(course, summaries):
 
     A submission with cells still awaiting manual grading shows its score so far, with a note.
     """
-    from .gradebook import read_class
+    from .gradebook.store import read_class
 
     if not any(s.graded for s in summaries.values()):
         return
@@ -101,7 +101,7 @@ def _gradebook_totals(course, summaries):
 
 
 def cmd_feedback(args):
-    from .feedback import write_feedback
+    from .outputs.feedback import write_feedback
 
     course = _course(args)
     paths = write_feedback(course, course.check_week(args.week))
@@ -110,7 +110,7 @@ def cmd_feedback(args):
 
 
 def cmd_export(args):
-    from .export import export, parse_canvas_ids
+    from .gradebook.export import export, parse_canvas_ids
 
     course = _course(args)
     ids = parse_canvas_ids(course, args.canvas_id)
@@ -122,7 +122,7 @@ def cmd_export(args):
 
 
 def cmd_report(args):
-    from .report import write_report
+    from .outputs.report import write_report
 
     course = _course(args)
     path = write_report(course, course.check_week(args.week))
@@ -131,7 +131,7 @@ def cmd_report(args):
 
 
 def cmd_similarity(args):
-    from .similarity import find_similar
+    from .outputs.similarity import find_similar
 
     course = _course(args)
     print(find_similar(course, course.check_week(args.week)).table())
@@ -145,13 +145,13 @@ def cmd_demo(args):
 
 
 def cmd_lab(args):
-    from .lab import run_lab
+    from .edition.lab import run_lab
 
     return run_lab(_course(args), instructor=args.instructor, port=args.port, no_browser=args.no_browser)
 
 
 def cmd_publish(args):
-    from .publish import publish
+    from .edition.publish import publish
 
     dest, written, removed = publish(_course(args), args.dir)
     print(f"student edition: {for_terminal(dest)} ({len(written)} file(s) written, {len(removed)} removed)")
@@ -398,8 +398,8 @@ def _one_line(error, args, debug):
     """The error as one escaped line: the message of a known error, else its type and message."""
     from sqlalchemy.exc import DBAPIError
 
-    from .gradebook import gradebook_problem
-    from .notebook import NotebookError
+    from .gradebook.store import gradebook_problem
+    from .verdict.notebook import NotebookError
 
     if isinstance(error, DBAPIError) and getattr(args, "db_url", None):  # raised inside nbgrader's own code
         return for_terminal(gradebook_problem(args.db_url, error), 2000)

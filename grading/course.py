@@ -192,6 +192,6 @@ class Course:
 
     def gradebook(self):
         """nbgrader's Gradebook; a corrupt or unreachable database is a one-line CourseError."""
-        from .gradebook import open_gradebook
+        from .gradebook.store import open_gradebook
 
         return open_gradebook(self.db_url, self.course_id)

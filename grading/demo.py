@@ -19,7 +19,7 @@ from pathlib import Path
 
 import nbformat
 
-from .notebook import cell_role
+from .verdict.notebook import cell_role
 
 MISTAKES_DIR = Path(__file__).parent / "mistakes"
 
@@ -125,12 +125,12 @@ def write_class(course, folder, weeks, n_students):
 
 
 def run_demo(course, workers=None, n_students=8, log=None):
-    from .collect import collect
-    from .feedback import write_feedback
-    from .gradebook import export_csv
+    from .authoring.release import release
+    from .collect.submissions import collect
+    from .gradebook.store import export_csv
+    from .outputs.feedback import write_feedback
+    from .outputs.report import write_report
     from .pipeline import grade_weeks
-    from .release import release
-    from .report import write_report
 
     log = log or (lambda m: print(m, flush=True))
     t0 = time.monotonic()

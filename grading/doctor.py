@@ -2,7 +2,7 @@
 
 Each check prints ``ok``, ``warn`` or ``FAIL`` with what it found and, when it
 fails, the fix. The checks are the ones grading itself relies on: the
-environment a worker must share with the client (grading/worker.py's
+environment a worker must share with the client (grading/sandbox/worker.py's
 ``environment``, the very dictionary every task compares), bubblewrap and the
 user namespaces it needs, the seccomp filter and the architecture it knows,
 and, inside a container, the pod settings that make all of that possible.
@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .gradebook import safe_url
+from .gradebook.store import safe_url
 from .text import for_terminal
 
 MIN_PYTHON = (3, 11)
@@ -67,7 +67,7 @@ def check_python():
 
 def check_packages(env=None):
     """The packages a grade depends on (worker.PACKAGES), each within the range nn-course requires."""
-    from . import worker
+    from .sandbox import worker
 
     env = env or worker.environment()
     wanted = _requirements()
@@ -98,7 +98,7 @@ def _requirements():
 
 
 def check_code(env=None):
-    from . import worker
+    from .sandbox import worker
 
     env = env or worker.environment()
     hashes = ", ".join(f"{k.removesuffix(' code')} {v}" for k, v in env.items() if k.endswith(" code"))
@@ -107,7 +107,7 @@ def check_code(env=None):
 
 # ----- the sandbox -------------------------------------------------------------------------
 def check_architecture():
-    from .isolation import machine
+    from .sandbox.isolation import machine
 
     arch = machine()
     if arch is None:
@@ -139,22 +139,22 @@ def check_user_namespaces(container_hints, which=shutil.which):
 
 
 def check_sandbox(container_hints):
-    """The whole sandbox as grading builds it (sandbox.detect: namespaces, a fresh /proc, capabilities)."""
-    from .sandbox import detect
+    """The whole sandbox as grading builds it (sandbox.layers.detect: namespaces, a fresh /proc, capabilities)."""
+    from .sandbox.layers import detect
 
     caps = detect()
     if caps.bubblewrap:
         return ok("sandbox", caps.describe().removeprefix("sandbox: "))
     why = caps.unavailable or "no isolation"
     if container_hints and "COURSE_NO_BWRAP" not in why:  # the pod's settings, not the host's sysctl, are the fix
-        from .sandbox import USERNS_FIX
+        from .sandbox.layers import USERNS_FIX
 
         return Check("sandbox", "FAIL", why.replace(f": {USERNS_FIX}", ""), _fix(container_hints))
     return Check("sandbox", "FAIL", why)
 
 
 def check_cgroup():
-    from .sandbox import detect
+    from .sandbox.layers import detect
 
     caps = detect()
     if caps.cgroup:
@@ -169,14 +169,14 @@ def check_cgroup():
 
 def check_seccomp():
     """Load the kernels' seccomp filter in a child process and see it refuse a new user namespace."""
-    from .isolation import machine
+    from .sandbox.isolation import machine
 
     arch = machine()
     if arch is None:
         return Check("seccomp", "FAIL", "no filter for this architecture", "grade on x86_64 or aarch64")
     probe = (
         "import errno, sys\n"
-        "from grading import isolation as i\n"
+        "from grading.sandbox import isolation as i\n"
         f"i.install_seccomp({arch!r})\n"
         "try:\n    i.unshare(i.CLONE_NEWUSER)\nexcept OSError as e:\n    sys.exit(0 if e.errno == errno.EPERM else 3)\n"
         "sys.exit(4)\n"
@@ -233,7 +233,7 @@ def _fix(hints):
         return K8S_FIX
     if hints:
         return CONTAINER_FIX
-    from .sandbox import USERNS_FIX
+    from .sandbox.layers import USERNS_FIX
 
     return USERNS_FIX.split(": ", 1)[1]
 
@@ -272,7 +272,7 @@ def _said(r):
 def _worker_report(expected):
     """Runs on each worker: (environment mismatch or None, sandbox refusal or None)."""
     from .pipeline import sandbox_refusal
-    from .worker import environment_mismatch
+    from .sandbox.worker import environment_mismatch
 
     return environment_mismatch(expected), sandbox_refusal()
 
@@ -281,7 +281,7 @@ def check_scheduler(address, timeout=10):
     """Every worker of the cluster at ``address``: the client's environment, and a usable sandbox."""
     from .course import CourseError
     from .pipeline import check_scheduler_address
-    from .worker import environment
+    from .sandbox.worker import environment
 
     try:
         check_scheduler_address(address)
@@ -327,7 +327,7 @@ def machine_checks():
 
 def pins():
     """The worker's pins: what `pip install -c` must give a worker image (deploy/Containerfile)."""
-    from . import worker
+    from .sandbox import worker
 
     env = worker.environment()
     lines = [f"# python {env['python']} (the worker image's base: deploy/Containerfile, --build-arg PYTHON)"]

@@ -22,18 +22,18 @@ import time
 import traceback
 from dataclasses import dataclass, field
 
-from .cache import ResultCache
+from .collect.cache import ResultCache
 from .course import CourseError
-from .grade import Job, build_assignment, error_reason, pack, submission_hash
-from .gradebook import describe_lateness, ensure_assignment, record, record_error, writing_session
-from .kernels import LazyFactory
-from .notebook import NotebookError
-from .sandbox import Limits, detect
+from .gradebook.store import describe_lateness, ensure_assignment, record, record_error, writing_session
+from .sandbox.kernels import LazyFactory
+from .sandbox.layers import Limits, detect
+from .sandbox.worker import WarmSandbox, close_worker_factory, environment, error_result, grade_task
 from .text import for_terminal
-from .worker import WarmSandbox, close_worker_factory, environment, error_result, grade_task
+from .verdict.grade import Job, build_assignment, error_reason, pack, submission_hash
+from .verdict.notebook import NotebookError
 
 try:  # raised by KernelFactory when it cannot confine student code (fail closed)
-    from .kernels import SandboxUnavailable
+    from .sandbox.kernels import SandboxUnavailable
 except ImportError:  # pragma: no cover - older kernels.py
     SandboxUnavailable = CourseError
 
@@ -131,7 +131,7 @@ def _up_to_date(course, student, week, folder):
         done = json.loads(side.read_text())
     except (OSError, ValueError):
         return False
-    from .grade import fingerprint
+    from .verdict.grade import fingerprint
 
     return (
         isinstance(done, dict)
@@ -236,7 +236,7 @@ def grade_weeks(
     until the very end. ``figures=False`` builds plots without rasterizing
     them: grading needs the tests, not the pictures (see KernelFactory).
     Byte-identical submissions are graded once and the verdicts reused
-    (grading/cache.py); ``reuse=False`` (--no-cache) grades every one.
+    (grading/collect/cache.py); ``reuse=False`` (--no-cache) grades every one.
 
     Fails closed: without a usable sandbox nothing runs (CourseError, one line),
     unless ``unconfined=True``, the explicit opt-out for trusted code; such a run is

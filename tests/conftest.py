@@ -31,8 +31,8 @@ def copy_course(src, dst):
 
 @pytest.fixture(scope="session")
 def toy_template(tmp_path_factory):
+    from grading.authoring.release import release
     from grading.course import Course
-    from grading.release import release
 
     root = toy.make_course(tmp_path_factory.mktemp("toy") / "course")
     release(Course.load(root), toy.WEEK)

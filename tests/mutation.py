@@ -391,7 +391,7 @@ def _exercises(path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from grading.notebook import cell_role
+    from grading.verdict.notebook import cell_role
 
     nb = nbformat.read(path, 4)
     cells = [

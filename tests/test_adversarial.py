@@ -34,12 +34,12 @@ import pytest
 
 from grading.course import Course
 from grading.demo import load_mistakes, student_notebook, typical_mistakes
-from grading.feedback import write_feedback
-from grading.gradebook import cell_scores
-from grading.notebook import cell_role
+from grading.gradebook.store import cell_scores
+from grading.outputs.feedback import write_feedback
+from grading.outputs.report import write_report
 from grading.pipeline import collect_results, grade_week, plan
-from grading.report import write_report
-from grading.sandbox import Limits, detect
+from grading.sandbox.layers import Limits, detect
+from grading.verdict.notebook import cell_role
 from tests.adversarial.corpus import TESTS, WEEK, Context, cases
 from tests.adversarial.hostile import ordered_class
 from tests.test_pipeline import tree_digest
@@ -50,7 +50,7 @@ LIMITS = Limits(cell_seconds=20, notebook_seconds=150, memory_mb=768, cpu_second
 
 
 def make_course(root):
-    from grading.release import release
+    from grading.authoring.release import release
 
     root.mkdir(parents=True)
     shutil.copytree(REPO / "source" / WEEK, root / "source" / WEEK)
@@ -256,7 +256,7 @@ def test_stock_nbgrader_is_fooled_where_we_are_not(graded, tmp_path):
 def test_collect_faults_odd_names_duplicates_and_zip_bombs(graded, tmp_path):
     import zipfile
 
-    from grading.collect import collect
+    from grading.collect.submissions import collect
     from grading.course import CourseError
 
     course = graded[0]
@@ -743,7 +743,7 @@ def test_collect_never_follows_links_isolates_faults_and_ignores_student_timesta
 
     from nbgrader.utils import parse_utc
 
-    from grading.collect import collect
+    from grading.collect.submissions import collect
 
     course = hostile.course
     honest = (course.submitted("baseline_correct", WEEK) / f"{WEEK}.ipynb").read_bytes()

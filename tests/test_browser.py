@@ -21,10 +21,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from grading.authoring.release import release
 from grading.course import Course
-from grading.lab import command
-from grading.notebook import cell_role
-from grading.release import release
+from grading.edition.lab import command
+from grading.verdict.notebook import cell_role
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 REPO = Path(__file__).resolve().parents[1]
@@ -265,7 +265,7 @@ def formgrader(toy_template, tmp_path_factory):
     notebook is replaced by the raw submitted one, to show that the payload does run when
     the notebook is not made inert (so the checks below can fail).
     """
-    from grading.feedback import write_feedback
+    from grading.outputs.feedback import write_feedback
     from grading.pipeline import grade_week
     from tests.conftest import copy_course, release_nb, submit
     from tests.fixtures import toy

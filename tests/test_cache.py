@@ -1,19 +1,19 @@
-"""Byte-identical submissions are graded once per session (grading/cache.py), and only those."""
+"""Byte-identical submissions are graded once per session (grading/collect/cache.py), and only those."""
 
 import dataclasses
 import json
 
 import pytest
 
-import grading.grade
-from grading.cache import ResultCache, cache_key, reusable
+import grading.verdict.grade
 from grading.cli import build_parser
+from grading.collect.cache import ResultCache, cache_key, reusable
 from grading.course import Course
-from grading.grade import Job, pack
-from grading.gradebook import cell_scores
+from grading.gradebook.store import cell_scores
 from grading.pipeline import collect_results, grade_week
-from grading.sandbox import Limits
-from grading.worker import environment, error_result
+from grading.sandbox.layers import Limits
+from grading.sandbox.worker import environment, error_result
+from grading.verdict.grade import Job, pack
 from tests.conftest import release_nb, submit
 from tests.fixtures import toy
 
@@ -26,13 +26,13 @@ T_ALICE, T_BOB = "2026-01-05 10:00:00.000000 UTC", "2026-01-06 11:00:00.000000 U
 def kernel_runs(monkeypatch):
     """The number of notebooks run in a kernel (one per graded notebook), in this process."""
     runs = []
-    real = grading.grade._grade_notebook
+    real = grading.verdict.grade._grade_notebook
 
     def counted(*args, **kwargs):
         runs.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(grading.grade, "_grade_notebook", counted)
+    monkeypatch.setattr(grading.verdict.grade, "_grade_notebook", counted)
     return runs
 
 
@@ -112,8 +112,8 @@ def test_identical_submissions_in_parallel_are_graded_once_with_equal_scores(toy
 @pytest.fixture
 def packed_blank(toy_course):
     """(assignment, packed job) for a blank submission; the reference run is done once here."""
-    from grading.grade import build_assignment
-    from grading.kernels import KernelFactory
+    from grading.sandbox.kernels import KernelFactory
+    from grading.verdict.grade import build_assignment
 
     submit(toy_course, "alice", release_nb(toy_course))
     with KernelFactory(Limits(), sandbox=False, unconfined=True) as factory:
@@ -198,7 +198,7 @@ def test_late_penalty_is_each_students_own(toy_template, tmp_path):
     """Two identical, fully solved notebooks: one on time, one late under the "zero" late plugin."""
     from nbgrader.utils import parse_utc
 
-    from grading.gradebook import totals
+    from grading.gradebook.store import totals
     from tests.conftest import copy_course
 
     course = Course.load(copy_course(toy_template, tmp_path / "course"))

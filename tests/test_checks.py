@@ -259,7 +259,7 @@ def test_an_opaque_value_says_why_from_a_closed_list():
 
 
 def test_exception_and_warning_names_come_from_a_closed_list():
-    from grading.verdict import _cell_problems, exception_name
+    from grading.verdict.judge import _cell_problems, exception_name
 
     assert exception_name({"ename": "FloatingPointError"}) == "FloatingPointError"
     assert exception_name({"ename": "CheckFailed"}) == "CheckFailed"

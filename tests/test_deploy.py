@@ -11,7 +11,8 @@ from pathlib import Path
 
 import yaml
 
-from grading import doctor, worker
+from grading import doctor
+from grading.sandbox import worker
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"

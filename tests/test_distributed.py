@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from grading import worker
 from grading.course import Course
-from grading.gradebook import cell_scores
+from grading.gradebook.store import cell_scores
 from grading.pipeline import collect_results, grade_week
+from grading.sandbox import worker
 from tests.conftest import release_nb, submit
 from tests.fixtures import toy
 
@@ -179,7 +179,7 @@ def test_workers_that_cannot_see_the_course_folder_grade_exactly_like_serial(
 
 
 PRELOAD = """
-import grading.worker as w
+import grading.sandbox.worker as w
 
 mine = dict(w.environment(), numpy="0.0.1")
 w.worker_environment = lambda: mine

@@ -10,8 +10,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from grading import doctor, worker
+from grading import doctor
 from grading.cli import main
+from grading.sandbox import worker
 from tests.test_distributed import PRELOAD, loopback_cluster
 
 BINDIR = Path(sys.executable).parent

@@ -8,7 +8,7 @@ import time
 import pytest
 from nbgrader.api import MissingEntry
 
-from grading.gradebook import cell_scores, record, writing_session
+from grading.gradebook.store import cell_scores, record, writing_session
 from grading.pipeline import collect_results, grade_week
 from tests.conftest import release_nb, submit
 from tests.fixtures import toy
@@ -62,7 +62,7 @@ def test_a_write_waits_for_another_process_holding_the_lock(toy_course, graded_r
 
 
 def test_a_late_plugin_that_fails_leaves_no_score_without_its_penalty(toy_course, graded_result, monkeypatch):
-    import grading.gradebook as gradebook
+    import grading.gradebook.store as gradebook
 
     def broken(*args, **kwargs):
         raise RuntimeError("the instructor's late plugin broke")

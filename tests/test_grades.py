@@ -16,10 +16,10 @@ import pytest
 from nbgrader.utils import parse_utc
 
 from grading.course import Course
-from grading.feedback import write_feedback
-from grading.gradebook import read_grades
+from grading.gradebook.store import read_grades
+from grading.outputs.feedback import write_feedback
+from grading.outputs.report import summarize, write_report
 from grading.pipeline import collect_results
-from grading.report import summarize, write_report
 from tests.conftest import copy_course, release_nb, submit
 from tests.fixtures import toy
 from tests.test_pipeline import run_cli
@@ -100,7 +100,7 @@ def test_feedback_shows_the_override_manual_grade_penalty_and_final_total(graded
 
 def test_feedback_is_escaped_by_its_template(graded, tmp_path):
     course, _ = graded
-    from grading.feedback import render
+    from grading.outputs.feedback import render
 
     result = dict(collect_results(course, W)["alice"], student="<script>x</script>")
     page = render(result, read_grades(course, W).submissions["alice"])

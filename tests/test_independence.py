@@ -13,12 +13,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from grading.authoring.release import release
 from grading.course import Course
 from grading.demo import load_mistakes, one_per_cell, student_notebook
-from grading.gradebook import cell_scores
-from grading.notebook import read_spec
+from grading.gradebook.store import cell_scores
 from grading.pipeline import grade_week
-from grading.release import release
+from grading.verdict.notebook import read_spec
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow

@@ -14,8 +14,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grading.collect import collect
-from grading.gradebook import totals
+from grading.collect.submissions import collect
+from grading.gradebook.store import totals
 from grading.pipeline import grade_week
 from tests.conftest import release_nb, submit
 from tests.fixtures import toy
@@ -108,7 +108,7 @@ def test_a_deeply_nested_notebook_is_a_recorded_failure_and_is_not_skipped_on_re
 
 
 def test_a_grader_exception_is_recorded_as_an_error_and_regraded_next_run(toy_course, monkeypatch):
-    import grading.grade as grade
+    import grading.verdict.grade as grade
 
     for student in ("alice", "bob", "carol"):
         submit(toy_course, student, _good(toy_course))
@@ -146,8 +146,8 @@ def test_a_grader_exception_is_recorded_as_an_error_and_regraded_next_run(toy_co
 
 def test_a_sandbox_failure_is_an_error_that_is_never_already_graded(toy_course, monkeypatch):
     """The sandbox breaking under a student (SandboxError) is recorded, never scored, regraded next run."""
-    import grading.grade as grade
-    from grading.kernels import SandboxError
+    import grading.verdict.grade as grade
+    from grading.sandbox.kernels import SandboxError
 
     submit(toy_course, "alice", _good(toy_course))
 

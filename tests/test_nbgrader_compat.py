@@ -17,12 +17,12 @@ import pytest
 from nbgrader.plugins import LateSubmissionPlugin
 from nbgrader.utils import parse_utc
 
+from grading.authoring.release import release
 from grading.course import Course
-from grading.feedback import write_feedback
-from grading.notebook import cell_role
+from grading.outputs.feedback import write_feedback
+from grading.outputs.report import write_report
 from grading.pipeline import grade_week
-from grading.release import release
-from grading.report import write_report
+from grading.verdict.notebook import cell_role
 from tests.conftest import REPO, release_nb, submit
 from tests.fixtures import toy
 

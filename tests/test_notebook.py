@@ -3,7 +3,7 @@
 import nbformat
 import pytest
 
-from grading.notebook import NotebookError, lint, merge, parse_checks, prepare_for_run, read_spec, rewrite
+from grading.verdict.notebook import NotebookError, lint, merge, parse_checks, prepare_for_run, read_spec, rewrite
 from tests.fixtures import toy
 
 

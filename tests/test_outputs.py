@@ -23,11 +23,11 @@ import nbformat
 import pytest
 
 from grading.course import Course
-from grading.execute import message_size, run_notebook
-from grading.inert import inert_markdown, inert_output
-from grading.kernels import KernelFactory
 from grading.pipeline import collect_results
-from grading.sandbox import Limits
+from grading.sandbox.execute import message_size, run_notebook
+from grading.sandbox.kernels import KernelFactory
+from grading.sandbox.layers import Limits
+from grading.verdict.inert import inert_markdown, inert_output
 from tests.conftest import copy_course, release_nb, submit
 from tests.fixtures import toy
 
@@ -345,8 +345,8 @@ def test_a_grading_error_is_named_from_a_fixed_vocabulary():
     """An exception's text can quote what the grader was reading (a hidden test): only known names remain."""
     from jsonschema import ValidationError
 
-    from grading.grade import error_reason
-    from grading.kernels import SandboxDamaged
+    from grading.sandbox.kernels import SandboxDamaged
+    from grading.verdict.grade import error_reason
 
     class StudentNamedError(KeyError):  # not Python's nor the grader's: named by its builtin ancestor
         pass

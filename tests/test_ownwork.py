@@ -21,8 +21,8 @@ from course_lib import _wire
 from course_lib.ownwork import Finding, analyze_cells, analyze_function, sentence
 from grading.course import Course
 from grading.demo import student_notebook
-from grading.notebook import lint, read_spec
-from grading.ownwork import declared, exercises
+from grading.verdict.notebook import lint, read_spec
+from grading.verdict.ownwork import declared, exercises
 
 REPO = Path(__file__).resolve().parents[1]
 WEEKS = sorted(p.name for p in (REPO / "source").iterdir() if p.is_dir())
@@ -451,7 +451,7 @@ CORPUS = {
 
 def _course(tmp_path, week, setup_line):
     """A copy of the course with one week; its setup cell binds a reference_* helper, as older releases did."""
-    from grading.release import release
+    from grading.authoring.release import release
 
     root = tmp_path / "course"
     (root / "source").mkdir(parents=True)
@@ -500,7 +500,7 @@ def _scores(course, week, student):
 @pytest.mark.parametrize("week", WEEKS)
 def test_delegating_exercises_score_zero_and_honest_ones_full_marks(week, tmp_path):
     from grading.pipeline import grade_week
-    from grading.sandbox import Limits
+    from grading.sandbox.layers import Limits
 
     setup_line, delegating, extra, honest = CORPUS[week]
     course = _course(tmp_path, week, setup_line)

@@ -12,11 +12,11 @@ import nbformat
 import pytest
 
 from grading.cli import build_parser, main
-from grading.collect import collect
-from grading.feedback import write_feedback
-from grading.gradebook import cell_scores, export_csv, read_grades, totals
+from grading.collect.submissions import collect
+from grading.gradebook.store import cell_scores, export_csv, read_grades, totals
+from grading.outputs.feedback import write_feedback
+from grading.outputs.report import summarize, write_report
 from grading.pipeline import collect_results, grade_week
-from grading.report import summarize, write_report
 from tests.conftest import release_nb, submit
 from tests.fixtures import toy
 

@@ -1,6 +1,6 @@
 """`course publish`: the student edition holds no instructor material, and it starts in student mode.
 
-The leak scanner here is written independently of grading/publish.py (which has its
+The leak scanner here is written independently of grading/edition/publish.py (which has its
 own check): it reads the instructor's source notebooks and mistake catalogues itself.
 """
 
@@ -25,7 +25,7 @@ import nbformat
 import pytest
 
 from grading.course import Course, CourseError
-from grading.publish import publish
+from grading.edition.publish import publish
 
 REPO = Path(__file__).resolve().parents[1]
 MIN_LINE = 12  # non-trivial solution lines
@@ -167,7 +167,7 @@ def test_the_scanner_finds_planted_leaks(edition, tmp_path):
     (copy / "NOTES.md").write_text("### BEGIN HIDDEN TESTS\n**Rubric (2 points).** mentions the origin\n")
     (copy / "source").mkdir()
     (copy / "source" / "x.txt").write_text("hello\n")
-    (copy / "tools" / "grade.py").write_text("from grading.verdict import compare\n")
+    (copy / "tools" / "grade.py").write_text("from grading.verdict.judge import compare\n")
     found = scan(copy, forbidden)
     rel_nb = str(nb_path.relative_to(copy))
     assert (rel_nb, f"line {solution}") in found

@@ -16,10 +16,10 @@ import textwrap
 import nbformat
 import pytest
 
-from grading.execute import MALFORMED, run_notebook
-from grading.grade import _stage_files
-from grading.kernels import KernelFactory, SandboxDamaged
-from grading.sandbox import Limits, detect, remove_tree
+from grading.sandbox.execute import MALFORMED, run_notebook
+from grading.sandbox.kernels import KernelFactory, SandboxDamaged
+from grading.sandbox.layers import Limits, detect, remove_tree
+from grading.verdict.grade import _stage_files
 
 pytestmark = pytest.mark.slow
 CAPS = detect()
@@ -111,7 +111,7 @@ def test_course_files_and_the_host_are_invisible_and_read_only(factory, tmp_path
         f"""
         import os
         for p in [{str(course_file)!r}, {repo + "/source"!r}, {repo + "/tests"!r}, {repo + "/grading/mistakes"!r},
-                  {repo + "/grading/grade.py"!r}, "/etc/shadow", "/home", "/var/lib"]:
+                  {repo + "/grading/verdict/grade.py"!r}, "/etc/shadow", "/home", "/var/lib"]:
             print(p.split("/")[-1], os.path.exists(p))
         for p in ["/x.txt", "/usr/x.txt", {repo + "/course_lib/x.py"!r}]:
             try:
@@ -422,7 +422,7 @@ def test_staging_refuses_a_planted_symlink(tmp_path):
 
 def test_a_symlinked_submission_file_is_not_staged(tmp_path):
     """The client reads a submission's extra files without following links: a link's target never travels."""
-    from grading.validate import read_submission
+    from grading.collect.validate import read_submission
 
     secret = tmp_path / "secret.txt"
     secret.write_text("instructor only")
@@ -458,8 +458,8 @@ def test_host_side_removal_handles_locked_folders_and_never_follows_links(tmp_pa
 def _factory_in_subprocess(env, unconfined):
     code = textwrap.dedent(
         f"""
-        from grading.kernels import KernelFactory, SandboxUnavailable
-        from grading.sandbox import Limits
+        from grading.sandbox.kernels import KernelFactory, SandboxUnavailable
+        from grading.sandbox.layers import Limits
         try:
             with KernelFactory(Limits(cell_seconds=20), unconfined={unconfined}) as f:
                 k = f.fresh_kernel()
@@ -490,7 +490,7 @@ def test_unconfined_is_an_explicit_opt_out():
 
 def test_the_fork_server_never_remounts_the_hosts_dev():
     """Run on the host by mistake (say, as root in a test), it refuses before touching any mount."""
-    from grading.zygote import Damaged, Zygote
+    from grading.sandbox.zygote import Damaged, Zygote
 
     before = open("/proc/self/mountinfo").read()
     with pytest.raises(Damaged, match="not inside its sandbox"):
@@ -613,9 +613,9 @@ def test_a_shell_flood_cannot_grow_the_graders_memory(mb):
     code = textwrap.dedent(
         f"""
         import nbformat
-        from grading.execute import run_notebook
-        from grading.kernels import KernelFactory
-        from grading.sandbox import Limits
+        from grading.sandbox.execute import run_notebook
+        from grading.sandbox.kernels import KernelFactory
+        from grading.sandbox.layers import Limits
         def peak_mb():  # VmHWM: this process's own peak (ru_maxrss would carry over the parent's across exec)
             for line in open("/proc/self/status"):
                 if line.startswith("VmHWM:"):

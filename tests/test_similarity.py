@@ -16,11 +16,11 @@ from contextlib import redirect_stdout
 import nbformat
 import pytest
 
-from grading import similarity
 from grading.cli import main
 from grading.course import Course
 from grading.demo import student_notebook
-from grading.report import write_report
+from grading.outputs import similarity
+from grading.outputs.report import write_report
 from tests.conftest import REPO, copy_course, submit
 
 W1, W2, W3, W4 = (

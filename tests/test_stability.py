@@ -15,9 +15,9 @@ import nbformat
 import pytest
 
 from grading.demo import student_notebook
-from grading.gradebook import cell_scores
-from grading.notebook import read_spec
+from grading.gradebook.store import cell_scores
 from grading.pipeline import collect_results, grade_week
+from grading.verdict.notebook import read_spec
 from tests.conftest import REPO, copy_course, submit
 
 W2, W3 = "week2_logistic_regression", "week3_multilayer_perceptron"
@@ -84,8 +84,8 @@ def test_every_sigmoid_stability_check_is_relative_with_no_absolute_slack():
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """{week: (course, {student: expected stability points})}, each week graded in one batch."""
+    from grading.authoring.release import release
     from grading.course import Course
-    from grading.release import release
 
     out = {}
     for week, (cell, line, _, variants) in CASES.items():

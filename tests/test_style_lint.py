@@ -1,4 +1,4 @@
-"""The style lint (grading/authoring.py, docs/authoring.md): each rule fires on a small bad notebook,
+"""The style lint (grading/authoring/lint.py, docs/authoring.md): each rule fires on a small bad notebook,
 a notebook that follows the style passes, and every week's source notebook is clean."""
 
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grading.authoring import lint_problems, main, style_problems
+from grading.authoring.lint import lint_problems, main, style_problems
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(REPO.glob("source/*/*.ipynb"))

@@ -1,6 +1,6 @@
 """Students never lose work: work/<week>/ is filled once and never overwritten; updates arrive beside it.
 
-Covers the fill step itself, `make lab` in the instructor repository (grading/lab.py
+Covers the fill step itself, `make lab` in the instructor repository (grading/edition/lab.py
 student mode) across `course release`, and a student's clone of the published
 edition across `git pull` of an updated edition.
 """
@@ -14,10 +14,10 @@ import sys
 import nbformat
 import pytest
 
-from grading.lab import prepare
-from grading.publish import publish
-from grading.release import release
-from grading.workcopy import fill
+from grading.authoring.release import release
+from grading.edition.lab import prepare
+from grading.edition.publish import publish
+from grading.edition.workcopy import fill
 from tests.fixtures import toy
 
 UPDATED = re.compile(r"^(?P<stem>.+)\.updated-\d{4}-\d{2}-\d{2}(-\d+)?(?P<suffix>\.\w+)$")

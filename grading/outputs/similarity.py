@@ -47,8 +47,8 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
 
-from .notebook import read_spec
-from .text import for_terminal
+from ..text import for_terminal
+from ..verdict.notebook import read_spec
 
 K = 15
 WINDOW = 4
@@ -226,8 +226,8 @@ def _exercises(course, week):
 
 def _submitted_cells(course, week, names):
     """({student: {grade_id: source}}, [(student, reason)]) read without trusting anything."""
-    from .notebook import _grade_id_of, _source_text
-    from .validate import inspect
+    from ..collect.validate import inspect
+    from ..verdict.notebook import _grade_id_of, _source_text
 
     cells, skipped = {}, []
     for student in course.students(week):

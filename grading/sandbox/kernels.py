@@ -6,7 +6,7 @@
         factory.recycle()                     # kill everything, delete the per-notebook folders
 
 This is the one replaceable piece that decides *where* student code runs:
-grading/execute.py only needs ``fresh_kernel()`` and the Kernel it returns.
+grading/sandbox/execute.py only needs ``fresh_kernel()`` and the Kernel it returns.
 
 Isolation is required: without it the factory refuses (SandboxUnavailable),
 unless the caller opts out explicitly with ``unconfined=True``. A sandbox
@@ -28,7 +28,7 @@ from jupyter_client.connect import channel_socket_types
 
 from .execute import MAX_FRAME, frame_limit
 from .isolation import machine
-from .sandbox import (
+from .layers import (
     CGroup,
     Limits,
     SandboxUnavailable,
@@ -174,7 +174,7 @@ class KernelFactory:
 
     def _start_zygote(self):
         env = self.kernel_env()
-        cmd = [sys.executable, "-m", "grading.zygote"]
+        cmd = [sys.executable, "-m", "grading.sandbox.zygote"]
         if self.use_bwrap:
             cmd = bwrap_argv(self.run_root, self.stage_root, env) + cmd
         cgroup = self.cgroup
@@ -387,7 +387,7 @@ class BoundedKernelClient(BlockingKernelClient):
 
     ZeroMQ's I/O thread receives into the grader's memory whether or not anyone reads:
     by default up to 1000 messages of any size per socket. Each socket here refuses a
-    frame over ``max_frame`` (the peer is disconnected, which grading/execute.py reports)
+    frame over ``max_frame`` (the peer is disconnected, which grading/sandbox/execute.py reports)
     and queues only a few messages. Only shell and IOPub are connected: stdin, control
     and heartbeat are never read, so they are never opened.
     """

@@ -1,7 +1,7 @@
 """A one-page HTML class report: how the class did, and where it struggled.
 
 Scores come from the gradebook only (formgrader's overrides, manual grades and late penalties
-included; grading/gradebook.py read_grades); the grader's result files add what they alone
+included; grading/gradebook/store.py read_grades); the grader's result files add what they alone
 know: the per-check failure messages, grading times, and which submissions could not be graded.
 
 * one row per student: autograded, written answers, late penalty, final, and a link to the
@@ -10,8 +10,8 @@ know: the per-check failure messages, grading times, and which submissions could
 * manual-grading progress (n of N written answers graded),
 * the most common failure messages (each names a check and a mistake),
 * submissions that could not be graded, listed apart (never drawn as 0),
-* late submissions, grading time, and similar submissions (grading/similarity.py).
-The page is rendered from grading/templates/report.html.j2 (autoescaped); plots are PNGs
+* late submissions, grading time, and similar submissions (grading/outputs/similarity.py).
+The page is rendered from grading/outputs/templates/report.html.j2 (autoescaped); plots are PNGs
 embedded in it, so the report is a single file.
 """
 
@@ -23,10 +23,10 @@ from urllib.parse import quote
 
 from markupsafe import Markup
 
+from ..gradebook.store import describe_lateness, read_grades
+from ..pipeline import collect_results
+from ..verdict.judge import NOT_DONE
 from .feedback import exercise_name, render_template
-from .gradebook import describe_lateness, read_grades
-from .pipeline import collect_results
-from .verdict import NOT_DONE
 
 BINS = 5  # per-exercise distribution: fifths of the exercise's points
 

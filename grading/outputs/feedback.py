@@ -23,8 +23,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from nbgrader.preprocessors import ClearHiddenTests
 from traitlets import Bool
 
-from .gradebook import describe_lateness, read_grades
-from .pipeline import SECRET, SIDE_CAR, collect_results
+from ..gradebook.store import describe_lateness, read_grades
+from ..pipeline import SECRET, SIDE_CAR, collect_results
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -42,7 +42,7 @@ def _environment():
 
 
 def render_template(name, **context):
-    """A page from grading/templates/ (jinja2, autoescaped)."""
+    """A page from grading/outputs/templates/ (jinja2, autoescaped)."""
     return _environment().get_template(name).render(**context)
 
 
@@ -262,7 +262,7 @@ def nbgrader_feedback_hook(notebooks=(), **_):
     A submission graded by ``nbgrader autograde`` keeps nbgrader's page, cleaned by
     ClearHiddenTestOutputs.
     """
-    from .course import Course
+    from ..course import Course
 
     paths = [Path(nb).resolve() for nb in notebooks]
     if not paths:

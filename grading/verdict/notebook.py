@@ -13,7 +13,7 @@ That lets the grader rewrite them (``rewrite``):
 * probe mode (student runs): ``check_close("n", f(X), [..])`` becomes
   ``__course_probe__("cell", i, f(X))``. The expected value never reaches the
   student's kernel; the kernel only reports ``f(X)`` and the verdict is made
-  outside it (grading/verdict.py).
+  outside it (grading/verdict/judge.py).
 * reference mode (the instructor's solution, trusted): each check also
   reports its expected value and options, which become the reference.
 """

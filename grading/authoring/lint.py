@@ -17,7 +17,7 @@ from pathlib import Path
 
 import nbformat
 
-from .notebook import NotebookError, cell_role, lint, read_spec
+from ..verdict.notebook import NotebookError, cell_role, lint, read_spec
 
 NBVAL_MARK = "# NBVAL_CHECK_OUTPUT"
 

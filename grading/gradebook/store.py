@@ -16,7 +16,7 @@ from nbgrader.api import MissingEntry
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, SAWarning
 
-from .course import CourseError
+from ..course import CourseError
 
 # nbgrader 0.9 triggers SQLAlchemy 2 autoflush warnings inside its own API; they are harmless.
 warnings.filterwarnings("ignore", category=SAWarning, module=r"nbgrader\..*")
@@ -116,7 +116,7 @@ def ensure_assignment(course, week):
                 return False
         except MissingEntry:
             pass
-    from .release import release
+    from ..authoring.release import release
 
     release(course, week)
     return True
@@ -297,7 +297,7 @@ def totals(course, week):
 
 
 def export_csv(course, path):
-    """Grades as CSV in the columns of ``nbgrader export`` (grading/export.py, formula-safe)."""
+    """Grades as CSV in the columns of ``nbgrader export`` (grading/gradebook/export.py, formula-safe)."""
     from .export import export
 
     return export(course, "nbgrader", path)[0]

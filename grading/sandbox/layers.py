@@ -6,12 +6,12 @@ Layers, each used when the machine offers it (``detect`` says which):
   the Python install, the virtualenv and course_lib, read-only; no network.
   Inside it, every kernel gets fresh namespaces and one fresh size-capped
   tmpfs (working copy, TMPDIR, /dev/shm), runs as uid 65534 without
-  capabilities and under a seccomp filter (grading/zygote.py, isolation.py).
+  capabilities and under a seccomp filter (grading/sandbox/zygote.py, isolation.py).
 * cgroups (memory, pids): a hard memory cap for the whole sandbox (the
   kernel is killed and reported as "memory limit exceeded", the machine
   does not swap) and a cap on the number of processes (no fork bombs).
 * resource limits (always): CPU seconds, address space, file size.
-* wall-clock limits per cell and per notebook (always; grading/execute.py).
+* wall-clock limits per cell and per notebook (always; grading/sandbox/execute.py).
 
 Without bubblewrap (or with COURSE_NO_BWRAP set) sandboxed grading refuses to
 start (SandboxUnavailable, with the fix in one line); running unconfined takes
@@ -245,9 +245,12 @@ def readonly_grading_files():
     """The files of grading/ the zygote runs from; nothing else of the instructor's tooling.
 
     The rest of grading/ (e.g. mistakes/*.json, made from solution lines) must stay invisible.
+    Python imports the packages' __init__ files too: they hold no imports of grading code.
     """
-    here = Path(__file__).resolve().parent
-    return [str(here / name) for name in ("__init__.py", "zygote.py", "isolation.py")]
+    here = Path(__file__).resolve().parent  # grading/sandbox/
+    return [str(here.parent / "__init__.py")] + [
+        str(here / name) for name in ("__init__.py", "zygote.py", "isolation.py")
+    ]
 
 
 # Only harmless parts of /etc: the dynamic linker cache, fonts, time zone and passwd names.
@@ -267,7 +270,7 @@ SYSTEM_DIRS = ["/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin"]
 
 
 def bwrap_argv(run_dir, stage_dir, env):
-    """The bubblewrap command line of one worker's sandbox; see grading/zygote.py for what is inside.
+    """The bubblewrap command line of one worker's sandbox; see grading/sandbox/zygote.py for what is inside.
 
     ``run_dir`` and ``stage_dir`` are the host directories of per-notebook folders (sockets,
     staged files), bound read-only; the zygote exposes one folder of each to one kernel.

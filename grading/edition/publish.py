@@ -24,12 +24,13 @@ from pathlib import Path
 
 import nbformat
 
+from ..authoring.release import leaks, split_lines
+from ..course import CourseError
+from ..verdict.notebook import HIDDEN_BEGIN, HIDDEN_END
 from . import lab
-from .course import CourseError
-from .notebook import HIDDEN_BEGIN, HIDDEN_END
-from .release import leaks, split_lines
 
-PACKAGE = Path(__file__).resolve().parent
+EDITION = Path(__file__).resolve().parent  # grading/edition/: the edition's tools
+PACKAGE = EDITION.parent  # grading/
 MANIFEST = ".edition.json"
 # What course_lib and the student notebooks need at run time, and the student tools
 # (nbgrader: Validate and the Assignments panel). Version ranges come from pyproject.toml.
@@ -100,8 +101,8 @@ def edition_files(course):
         if f.is_file() and not f.is_symlink() and not any(p.startswith((".", "__pycache__")) for p in rel.parts):
             if f.suffix != ".pyc":
                 put(f"course_lib/{rel.as_posix()}", f.read_bytes())
-    put("tools/lab.py", (PACKAGE / "edition_lab.py").read_bytes())
-    put("tools/workcopy.py", (PACKAGE / "workcopy.py").read_bytes())
+    put("tools/lab.py", (EDITION / "student_lab.py").read_bytes())
+    put("tools/workcopy.py", (EDITION / "workcopy.py").read_bytes())
 
     reqs = runtime_requirements(course)
     project = tomllib.loads(_project_file(course, "pyproject.toml").read_text())

@@ -1,7 +1,7 @@
 """JupyterLab for the course, in student mode or instructor mode.
 
 Student mode (``make lab``) opens work/, the student's own copies of the
-release/ notebooks (filled on first use, never overwritten: grading/workcopy.py),
+release/ notebooks (filled on first use, never overwritten: grading/edition/workcopy.py),
 with nbgrader's student tools (Validate, Assignments) and ipywidgets, and
 nothing else: the instructor
 tools (formgrader, Create Assignment, course list) are switched off both in

@@ -1,6 +1,6 @@
 """Linux namespaces, mounts, capabilities and seccomp through ctypes (Python 3.11 has no os.unshare).
 
-The zygote (grading/zygote.py) uses these inside the bubblewrap sandbox to give
+The zygote (grading/sandbox/zygote.py) uses these inside the bubblewrap sandbox to give
 every kernel fresh namespaces and empty, size-capped filesystems, and to take
 from student code what grading does not need: capabilities, new namespaces,
 mounts, ptrace, kernel keyrings, BPF, module loading. This file is mounted

@@ -26,14 +26,14 @@ import nbformat
 
 from course_lib._wire import OWNWORK_MIME, PROBE_MIME, REFERENCE_MIME
 
-from .execute import run_notebook
+from ..collect.validate import Submission, parse_notebooks, read_submission
+from ..sandbox.execute import run_notebook
+from ..sandbox.kernels import SandboxDamaged, SandboxError
+from ..sandbox.layers import stage_file
 from .inert import inert_markdown, inert_output, inert_raw
-from .kernels import SandboxDamaged, SandboxError
+from .judge import collect_reference, decode_reference, exception_name, judge
 from .notebook import cell_role, merge, prepare_for_run, read_spec
 from .ownwork import forfeit, runtime_findings, static_findings
-from .sandbox import stage_file
-from .validate import Submission, parse_notebooks, read_submission
-from .verdict import collect_reference, decode_reference, exception_name, judge
 
 _OUR_MIMES = (PROBE_MIME, REFERENCE_MIME, OWNWORK_MIME)
 _INFRASTRUCTURE = SandboxError  # SandboxDamaged too: the worker rebuilds the sandbox and retries
@@ -84,7 +84,7 @@ def fingerprint(course, week):
     roots = [course.source(week), course.release(week)]
     import course_lib
 
-    roots += [Path(course_lib.__file__).parent, Path(__file__).parent]
+    roots += [Path(course_lib.__file__).parent, Path(__file__).resolve().parents[1]]  # all of grading/
     for root in roots:
         for p in sorted(root.rglob("*")):
             if (
@@ -116,7 +116,7 @@ def build_assignment(course, week, factory, log=print):
         src_path = course.source(week) / f"{name}.ipynb"
         rel_path = course.release(week) / f"{name}.ipynb"
         if not rel_path.exists():
-            from .course import CourseError
+            from ..course import CourseError
 
             raise CourseError(f"{rel_path} does not exist: run `course release {week}` first")
         spec = read_spec(src_path)
@@ -226,7 +226,7 @@ def grade_submission(assignment, job, factory):
     "failed": no notebook could be graded (the submission's fault; scored 0, with the
     reason). "error": the grader itself raised; the reason is kept, no score is
     recorded and the next run regrades it. A sandbox failure (SandboxError) is not
-    caught here: the worker rebuilds its sandbox and retries (grading/worker.py).
+    caught here: the worker rebuilds its sandbox and retries (grading/sandbox/worker.py).
     """
     t0 = time.monotonic()
     result = {
@@ -254,7 +254,7 @@ def grade_submission(assignment, job, factory):
 def _grade_into(result, assignment, job, factory):
     parcel = job.parcel
     if parcel is None:  # a bug on the client: never read a path here, and never score nothing
-        raise ValueError("the job carries no submission (grading.grade.pack)")
+        raise ValueError("the job carries no submission (grading.verdict.grade.pack)")
     result["submission_hash"] = parcel.submission_hash
     result["timestamp"] = parcel.timestamp
     if parcel.error:
@@ -381,7 +381,7 @@ def _stage_files(stage_dir, extra_files, source_files):
 
     ``stage_dir`` is a folder the factory has just made; ``extra_files`` are (relative path, bytes),
     read by the client (only regular files). Nothing is written through a symlink
-    (sandbox.stage_file); finding a link or a file we did not write there means the
+    (sandbox.layers.stage_file); finding a link or a file we did not write there means the
     sandbox's host folders were tampered with.
     """
     try:
@@ -400,7 +400,7 @@ def _autograded_notebook(merged_nb, run, verdicts, spec):
     """The merged notebook with the run's outputs; test cells show the trusted verdicts.
 
     formgrader shows this notebook in the instructor's browser, so everything the
-    student wrote or printed is made inert (grading/inert.py): plain text and
+    student wrote or printed is made inert (grading/verdict/inert.py): plain text and
     images only, markdown without HTML. Test cells show the grader's verdict; an
     error there is named only from Python's own exceptions, since its name, text
     and traceback are the student's code's to choose (and may quote hidden tests).

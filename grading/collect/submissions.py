@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .course import CourseError
-from .text import for_terminal
+from ..course import CourseError
+from ..text import for_terminal
 from .validate import _walk
 
 MAX_UNZIPPED = 1 * 2**30

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from pathlib import Path
 
-from .sandbox import read_regular
+from ..sandbox.layers import read_regular
 
 MAX_NOTEBOOK_BYTES = 100 * 2**20
 MAX_EXTRA_BYTES = 50 * 2**20

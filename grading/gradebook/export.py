@@ -27,9 +27,9 @@ import csv
 import io
 import os
 
-from .course import CourseError
-from .gradebook import read_class
-from .pipeline import collect_results
+from ..course import CourseError
+from ..pipeline import collect_results
+from .store import read_class
 
 FORMATS = ("canvas", "moodle", "nbgrader")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

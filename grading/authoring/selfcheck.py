@@ -1,6 +1,6 @@
 """Grade a source notebook against itself with the trusted grader (an authoring aid).
 
-    python -m grading.selfcheck source/week2_logistic_regression/week2_logistic_regression.ipynb \
+    python -m grading.authoring.selfcheck source/week2_logistic_regression/week2_logistic_regression.ipynb \
         [--submission other.ipynb ...]
 
 Runs the reference (the solution with expected values recorded), then grades
@@ -15,12 +15,12 @@ from pathlib import Path
 
 import nbformat
 
-from .execute import run_notebook
-from .grade import _copy_source_files
-from .kernels import KernelFactory
-from .notebook import merge, prepare_for_run, read_spec
-from .sandbox import Limits
-from .verdict import collect_reference, decode_reference, judge
+from ..sandbox.execute import run_notebook
+from ..sandbox.kernels import KernelFactory
+from ..sandbox.layers import Limits
+from ..verdict.grade import _copy_source_files
+from ..verdict.judge import collect_reference, decode_reference, judge
+from ..verdict.notebook import merge, prepare_for_run, read_spec
 
 
 def _week_files(source_dir):

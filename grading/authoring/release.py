@@ -4,8 +4,8 @@ import re
 
 import nbformat
 
-from .course import CourseError
-from .notebook import HIDDEN_BEGIN, HIDDEN_END, cell_role
+from ..course import CourseError
+from ..verdict.notebook import HIDDEN_BEGIN, HIDDEN_END, cell_role
 
 _REGIONS = [
     ("### BEGIN SOLUTION", "### END SOLUTION"),

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from .grade import error_reason, grade_submission
+from ..verdict.grade import error_reason, grade_submission
 from .kernels import KernelFactory, SandboxError, SandboxUnavailable
 
 _FACTORY = None
@@ -47,7 +47,7 @@ def environment():
             env[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             env[name] = "not installed"
-    roots = {"grading": Path(__file__).parent, "course_lib": Path(course_lib.__file__).parent}
+    roots = {"grading": Path(__file__).resolve().parents[1], "course_lib": Path(course_lib.__file__).parent}
     for package, patterns in _CODE.items():
         env[f"{package} code"] = _code_hash(roots[package], patterns)
     return env
