@@ -314,6 +314,10 @@ def _import_tree(course, root, week, report, faults, dates, shown, notes=None):
             more = f" (and {len(mine) - 1} more)" if len(mine) > 1 else ""
             report.add(student, wk, "rejected", f"{path} could not be extracted: {why}{more}; nothing imported")
             continue
+        too_big = _size_problem(folder)
+        if too_big:
+            report.add(student, wk, "rejected", too_big)
+            continue
         key = (student.lower(), wk)
         if key in seen:
             report.add(
@@ -334,6 +338,24 @@ def _import_tree(course, root, week, report, faults, dates, shown, notes=None):
     for path, why in unclaimed:  # e.g. a student whose week folder could not be made at all
         owner = path[len(prefix) :].split("/")[0] if path.startswith(prefix) else path
         report.add(owner, None, "rejected", f"{path} could not be extracted: {why}")
+
+
+def _size_problem(folder):
+    """Why ``folder`` is too big to import, or None: a folder gets the limits a zip archive has.
+
+    Without them one student's folder (a sparse file of terabytes, a million files) would fill
+    the course's disk and the memory of every later collect, which hashes what it compares.
+    """
+    count = total = 0
+    for _, full, kind in _walk(folder, []):
+        if kind == "file":
+            count, total = count + 1, total + full.lstat().st_size
+            if count > MAX_MEMBERS or total > MAX_UNZIPPED:
+                return (
+                    f"over {MAX_MEMBERS} files or {MAX_UNZIPPED // 2**20} MB, the limits of a submission; "
+                    "nothing imported"
+                )
+    return None
 
 
 def _faults_of(rel, faults):
@@ -372,8 +394,10 @@ def _digest(folder):
     h = hashlib.sha256()
     for rel, full, kind in sorted(_walk(folder, [])):
         if kind == "file" and rel != "timestamp.txt":
-            h.update(rel.encode())
-            h.update(full.read_bytes())
+            h.update(rel.encode() + b"\0" + full.lstat().st_size.to_bytes(8, "big"))
+            with open(full, "rb") as f:  # in chunks: never a whole file in memory
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
     return h.hexdigest()
 
 

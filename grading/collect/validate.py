@@ -20,6 +20,11 @@ MAX_EXTRA_FILES = 500
 # A real notebook nests about 10 levels (cells, outputs, data, widget state); 64 leaves room
 # for JSON outputs and stays far below Python's recursion limit in every later step.
 MAX_JSON_DEPTH = 64
+# Parsing and rebuilding cost memory and time per JSON value and per cell, before any time limit
+# runs: 1 MB of empty cells ("{},") took 108 s and 1.2 GB, and 30 MB of "{}," parses to 1 GB. The
+# weeks have about 100 cells and 3,000 values; a run notebook's outputs add far fewer than these.
+MAX_CELLS = 2_000
+MAX_JSON_VALUES = 1_000_000
 _STRINGS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
 _BRACKETS_ONLY = re.compile(r"[^\[\]{}]+")
 _DELTA = {"[": 1, "{": 1, "]": -1, "}": -1}
@@ -86,6 +91,12 @@ def parse_notebook(raw):
     depth = json_depth(text)
     if depth > MAX_JSON_DEPTH:
         return None, f"not a notebook: its JSON is nested {depth} levels deep (at most {MAX_JSON_DEPTH} allowed)"
+    values = json_values(text)
+    if values > MAX_JSON_VALUES:
+        return None, (
+            f"not a notebook: its JSON holds about {values} values (at most {MAX_JSON_VALUES} allowed; "
+            "clear its outputs and resubmit)"
+        )
     try:
         nb = json.loads(text)
     except json.JSONDecodeError as e:
@@ -102,6 +113,8 @@ def parse_notebook(raw):
         return None, "not a notebook: no list of cells"
     if not all(isinstance(c, dict) for c in nb["cells"]):
         return None, "not a notebook: a cell is not an object"
+    if len(nb["cells"]) > MAX_CELLS:
+        return None, f"the notebook has {len(nb['cells'])} cells, over the limit of {MAX_CELLS}"
     return nb, None
 
 
@@ -113,6 +126,12 @@ def json_depth(text):
     """
     structure = _BRACKETS_ONLY.sub("", _STRINGS.sub('""', text))  # brackets inside strings do not count
     return max(accumulate(_DELTA[c] for c in structure), default=0)
+
+
+def json_values(text):
+    """About how many values (objects, arrays, strings, numbers...) JSON ``text`` holds, without parsing it."""
+    structure = _STRINGS.sub('""', text)
+    return structure.count(",") + structure.count("[") + structure.count("{") + 1
 
 
 def read_submission(folder, student, week, expected_names):
