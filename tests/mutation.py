@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+import numpy as np
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 PROBE = "__mutation_probe__"
@@ -119,10 +120,23 @@ class _Mutator(ast.NodeTransformer):
     def visit_Assign(self, node):
         self.generic_visit(node)
         out = self._in_place(node) or node
-        fresh = {t.id for t in node.targets if isinstance(t, ast.Name)} if _fresh_copy(node.value) else set()
-        if fresh & self.params[-1]:  # `P = P.copy()`: from here on P is no longer the caller's object
-            self.params[-1] = self.params[-1] - fresh
+        self._rebound(node)
         return out
+
+    def visit_AnnAssign(self, node):
+        self.generic_visit(node)
+        self._rebound(node)
+        return node
+
+    def visit_For(self, node):
+        self._rebound(node)  # the loop variable is rebound before the body runs
+        self.generic_visit(node)
+        return node
+
+    def _rebound(self, stmt):
+        """After ``P = P - E`` (or ``P = P.copy()``, ``for P in ...``) P names a new object, not the
+        caller's: an in-place mutant on it later would change no caller, so P is no longer a target."""
+        self.params[-1] = self.params[-1] - _rebound_names(stmt)
 
     def visit_Return(self, node):
         self.generic_visit(node)
@@ -170,27 +184,18 @@ class _Mutator(ast.NodeTransformer):
         return node
 
     def visit_keyword(self, node):
-        self.generic_visit(node)
-        if node.arg == "axis" and _numeric(node.value):
+        if node.arg == "axis" and _numeric(node.value):  # "wrong axis", not also "wrong constant"
             v = node.value.value
             new = ast.keyword("axis", ast.Constant(1 if v in (0, -2) else 0))
             return self._site("wrong axis", node, new) or node
+        self.generic_visit(node)  # axis=(2, 3): each index is a constant that can be wrong
         if node.arg == "keepdims":
             return self._site("drop keepdims", node, ast.keyword("keepdims", ast.Constant(False))) or node
         return node
 
     def visit_Call(self, node):
         self.generic_visit(node)
-        f = node.func
-        if (
-            isinstance(f, ast.Attribute)
-            and f.attr in ("mean", "sum")
-            and isinstance(f.value, ast.Name)
-            and f.value.id == "np"
-        ):
-            other = "sum" if f.attr == "mean" else "mean"
-            new = ast.Call(ast.Attribute(f.value, other, f.ctx), node.args, node.keywords)
-            return self._site(f"np.{f.attr} -> np.{other}", node, new) or node
+        f = node.func  # np.sum <-> np.mean is visit_Attribute's mutant, like A.sum <-> A.mean
         if isinstance(f, ast.Name) and f.id in ("max", "min"):
             other = "min" if f.id == "max" else "max"
             new = ast.Call(ast.Name(other, ast.Load()), node.args, node.keywords)
@@ -230,12 +235,39 @@ def _parameters(fn):
     return frozenset(p.arg for p in positional + a.kwonlyargs if not isinstance(defaults.get(p.arg), ast.Constant))
 
 
-def _fresh_copy(node):
-    """Whether an expression certainly builds a new object: ``x.copy()``, ``np.copy(x)``, a display
-    or a comprehension (``{k: v.copy() for ...}``)."""
-    if isinstance(node, (ast.List, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp)):
-        return True
-    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "copy"
+def _rebound_names(stmt):
+    """Names a statement binds to a new object (its own nested scopes aside). Not a view or alias
+    of the name itself (``P = P.T``, ``P = P[0]``, ``P = np.asarray(P)``): that is still the caller's."""
+    if isinstance(stmt, ast.Assign):
+        targets, value = stmt.targets, stmt.value
+    elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+        targets, value = [stmt.target], stmt.value
+    elif isinstance(stmt, (ast.For, ast.AsyncFor)):
+        targets, value = [stmt.target], None
+    else:
+        return frozenset()
+    names = {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    return frozenset(n for n in names if not _aliases(value, n))
+
+
+_VIEWS = ("T", "reshape", "ravel", "view", "squeeze", "transpose")
+
+
+def _aliases(value, name):
+    """Whether ``value`` may be the object ``name`` holds, or a view of it."""
+    if isinstance(value, ast.Name):
+        return value.id == name
+    if isinstance(value, ast.Subscript):
+        return _aliases(value.value, name)
+    if isinstance(value, ast.Attribute) and value.attr in _VIEWS:
+        return _aliases(value.value, name)
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute):
+        f = value.func
+        if f.attr in _VIEWS:
+            return _aliases(f.value, name)
+        if f.attr in ("asarray", "asanyarray") and value.args:
+            return _aliases(value.args[0], name)
+    return False
 
 
 def _base_name(node):
@@ -294,7 +326,8 @@ def _regions(lines):
 
 
 def _enclosing_parameters(source, line):
-    """Parameters of the innermost function of ``source`` around 0-based ``line``."""
+    """Parameters of the innermost function of ``source`` around 0-based ``line`` that still
+    name the caller's objects there (not rebound by a statement above the line)."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -304,14 +337,28 @@ def _enclosing_parameters(source, line):
         for fn in ast.walk(tree)
         if isinstance(fn, ast.FunctionDef) and fn.lineno <= line + 1 <= (fn.end_lineno or fn.lineno)
     ]
-    return _parameters(max(inside, key=lambda fn: fn.lineno)) if inside else frozenset()
+    if not inside:
+        return frozenset()
+    fn = max(inside, key=lambda fn: fn.lineno)
+    params, todo = _parameters(fn), list(fn.body)
+    while todo:
+        stmt = todo.pop(0)
+        if stmt.lineno > line or isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        params -= _rebound_names(stmt)
+        todo.extend(s for s in ast.iter_child_nodes(stmt) if isinstance(s, ast.stmt))
+    return params
 
 
 def mutants_of(source, grade_id):
-    """Yield (Mutant, new cell source) for every mutation site inside each solution region."""
-    lines = source.splitlines()
+    """Yield (Mutant, new cell source) for every mutation site inside each solution region,
+    each changed cell once (``c * x * x`` loses the same factor two ways)."""
+    lines, seen = source.splitlines(), set()
     for b, e in _regions(lines):
-        yield from _region_mutants(lines, b, e, grade_id, _enclosing_parameters(source, b))
+        for mutant, new in _region_mutants(lines, b, e, grade_id, _enclosing_parameters(source, b)):
+            if new not in seen:
+                seen.add(new)
+                yield mutant, new
 
 
 def _region_mutants(lines, b, e, grade_id, params):
@@ -452,11 +499,15 @@ def analyse(path, seconds=20.0):
     return killed, survivors
 
 
+# What `P -= E` only rebinds: numpy's scalars too (np.float32(1) -= 1 makes a new scalar).
+_IMMUTABLE = (int, float, complex, bool, str, bytes, tuple, frozenset, type(None), np.generic)
+
+
 def _mutable_at_probe(snap, probe_source, block, seconds):
     """Whether the probed name ever held something an in-place operator changes (an array)."""
     seen = []
     probe_snap = dict(snap)
-    probe_snap[PROBE] = lambda value: seen.append(not isinstance(value, (int, float, complex, bool, str, tuple)))
+    probe_snap[PROBE] = lambda value: seen.append(not isinstance(value, _IMMUTABLE))
     trial(probe_snap, probe_source, block, seconds)
     return any(seen)
 

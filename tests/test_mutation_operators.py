@@ -34,10 +34,55 @@ def _mutants(source):
         ("Z = A / n\nreturn Z", ("in-place on a parameter", "Z = A / n", "A /= n; Z = A")),
         ("return (A - B) / n", ("in-place on a parameter", "return (A - B) / n", "A -= B; return A / n")),
         ("A[0] = A[0] - B\nreturn A", ("in-place on a parameter", "A[0] = A[0] - B", "A[0] -= B")),
+        ("return np.sum(A, axis=0)", ("drop axis=", "np.sum(A, axis=0)", "np.sum(A)")),
+        ("return np.mean(A, axis=1)", ("drop axis=", "np.mean(A, axis=1)", "np.mean(A)")),
+        ("return np.mean(A, axis=1)", ("wrong axis", "axis=1", "axis=0")),
+        ("return np.sum(A, axis=0)", ("sum -> mean", "np.sum", "np.mean")),
     ],
 )
 def test_each_new_operator_plants_its_bug(body, expected):
     assert expected in _mutants(_cell(body))
+
+
+@pytest.mark.parametrize("call", ["np.sum(A, axis=0)", "np.mean(A, axis=1)", "A.sum(axis=0)", "np.sum(A)"])
+def test_sum_for_mean_is_planted_once(call):
+    cell = _cell(f"return {call}")
+    swapped = cell.replace("sum", "@").replace("mean", "sum").replace("@", "mean").strip()
+    assert [new.strip() for _, new in mutants_of(cell, "w9_f")].count(swapped) == 1
+
+
+def test_no_two_mutants_are_the_same_program():
+    # axis=1 -> axis=0 was also planted as "wrong constant"; c * B * B drops the same B twice.
+    cell = _cell("return np.mean(A, axis=1) + (1 - n) * B * B")
+    new = [new for _, new in mutants_of(cell, "w9_f")]
+    assert len(new) == len(set(new)) > 5
+    assert ("wrong axis", "axis=1", "axis=0") in _mutants(cell)
+
+
+def _in_place(source):
+    return {(before, after) for op, before, after in _mutants(source) if op == "in-place on a parameter"}
+
+
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        # After `A = A - B`, A is a new local array: `A *= n` there changes no caller.
+        ("A = A - B\nC = A * n\nreturn C", {("A = A - B", "A -= B")}),
+        ("A, C = (A - B, B)\nreturn A / n", {("A, C = (A - B, B)", "A -= B; A, C = (A, B)")}),
+        ("for A in B:\n    C = A * n\nreturn C", set()),
+        # A view or alias of the caller's array is still the caller's array.
+        ("A = A.T\nC = A * n\nreturn C", {("C = A * n", "A *= n; C = A")}),
+        ("A = np.asarray(A)\nreturn A - B", {("return A - B", "A -= B; return A")}),
+    ],
+)
+def test_in_place_is_planted_only_while_the_name_is_the_callers_object(body, expected):
+    assert _in_place(_cell(body)) == expected
+
+
+def test_a_parameter_rebound_above_the_solution_region_is_not_the_callers_object():
+    source = "def f(A, B):\n    A = A - B\n    ### BEGIN SOLUTION\n    return A * B\n    ### END SOLUTION\n"
+    assert _in_place(source) == set()
+    assert _in_place(source.replace("A = A - B", "C = A - B")) == {("return A * B", "A *= B; return A")}
 
 
 def test_in_place_is_not_planted_on_a_copy_a_local_or_a_scalar_default():
@@ -92,3 +137,13 @@ def test_an_in_place_mutant_on_an_int_argument_is_left_out_as_equivalent(tmp_pat
     )
     killed, survivors = analyse(path)
     assert mutant not in {(m.operator, m.after) for m in killed + survivors}  # ... and dropped: n held an int
+
+
+@pytest.mark.parametrize("scalar", ["np.int64", "np.float32"])
+def test_an_in_place_mutant_on_a_numpy_scalar_argument_is_left_out_as_equivalent(tmp_path, scalar):
+    # `n += 2 * p` on a numpy scalar makes a new scalar, as on an int: the caller's n never changes.
+    cell = _cell("return (n + 2 * p) // 2", "half(n, p)")
+    path = _notebook(tmp_path, cell, f"n = {scalar}(4)\ncheck_close('half of 4 + 2', half(n, {scalar}(1)), 3)\n")
+    killed, survivors = analyse(path)
+    assert ("in-place on a parameter", "n += 2 * p; return n // 2") not in {(m.operator, m.after) for m in survivors}
+    assert killed, "the notebook's other mutants were run"
