@@ -8,6 +8,11 @@ Shapes (m examples, height h, width w, c channels):
 with Xp the padded input and s the stride. This is cross-correlation (the
 kernel is not flipped), which deep-learning libraries call convolution.
 
+PyTorch is channels-first instead: its x is X.transpose(0, 3, 1, 2) and its
+conv2d weight (c_out, c_in, kh, kw) is W.transpose(3, 2, 0, 1); its padding is
+symmetric, so pad Keras's "same" (extra row/column at the bottom/right) by hand.
+There is no average pooling in this library, only max pooling.
+
 Vectorized with im2col: every kh×kw×c_in window becomes one row of a matrix,
 so the convolution is a single matrix product, exactly like ``Dense``. Only
 the backward pass of the input (col2im) loops, over the kh·kw kernel offsets,
@@ -162,8 +167,10 @@ def maxpool_forward(X, pool_size=(2, 2), strides=None, padding="valid"):
     X: (m, h, w, c) -> A: (m, oh, ow, c), cache = (arg, X.shape, pads, out,
     strides, pool_size) where arg: (m, oh, ow, c) is the offset p·pw + q of
     the maximum inside each window. Ties go to the first maximum in reading
-    order (top row first, then left to right), like np.argmax. "same" pads
-    with −∞, so the padding is never the maximum.
+    order (top row first, then left to right), like np.argmax and PyTorch's
+    CPU max_pool2d. At a tie max has no derivative; routing the whole gradient to
+    one of the tied entries is a valid subgradient. "same" pads with −∞, so the
+    padding is never the maximum.
 
     The loop runs over the ph·pw offsets of a window, each a strided slice
     covering every window at once: ph·pw elementwise maxima on whole arrays.

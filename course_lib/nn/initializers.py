@@ -7,6 +7,10 @@
 * glorot_*: keeps the activation variance about constant across layers for
   tanh/sigmoid (Glorot & Bengio, 2010): Var(W) = 2 / (n_in + n_out).
 * he_*: the same idea for ReLU, which zeroes half its input: Var(W) = 2 / n_in.
+
+The fans are PyTorch's too (its conv weight (c_out, c_in, kh, kw) has fan_in =
+c_in·kh·kw). The *_normal ones draw a plain normal, like torch's xavier_normal_
+and kaiming_normal_; Keras's truncate it at two standard deviations instead.
 """
 
 import numpy as np

@@ -112,7 +112,8 @@ class Dense(WeightedLayer):
 
     Dense(units, activation="sigmoid", input_dim=2): the first layer of a
     model names its input size; later layers infer it from the layer before.
-    ``l2=λ`` adds λ‖W‖² to the loss (the Keras convention) and 2λW to dW.
+    ``l2=λ`` adds λ‖W‖² to the loss (the Keras convention) and 2λW to dW, so it
+    equals PyTorch's SGD weight_decay=2λ; the bias is not penalized.
     """
 
     def __init__(
@@ -173,6 +174,9 @@ class Dropout(Layer):
     """Inverted dropout: in training, zero each unit with probability ``rate``
     and scale the survivors by 1/(1 − rate), so that at test time the layer is
     simply the identity and the expected activation is unchanged.
+
+    ``rate`` is the DROP probability, like PyTorch's p and Keras's rate; week 5's
+    keep_prob is 1 − rate.
     """
 
     trainable = False

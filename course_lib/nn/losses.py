@@ -9,6 +9,12 @@ Conventions used everywhere in the course (and said once to students in week 1):
 Seed 002 writes 1/(2m) in front of the cross-entropies too; a constant factor
 does not move the minimum, and 1/m makes dz = (a − y)/m come out clean.
 
+Peers: every loss here sums over the k outputs and averages over the m examples.
+Categorical cross-entropy therefore equals PyTorch's CrossEntropyLoss (reduction
+"mean") and Keras's. PyTorch's MSELoss/BCEWithLogitsLoss and Keras's "mse" and
+"binary_crossentropy" average over all m·k entries, and MSE has no ½ there: our
+mse is k/2 times theirs, our binary cross-entropy k times theirs (the same for k = 1).
+
 Shapes: predictions and targets are (m, k), rows are examples. A target of
 shape (m,) is accepted for a (m, 1) prediction. Probabilities are clipped to
 [eps, 1 − eps] before any log, so log(0) never happens; the ``*_with_logits``

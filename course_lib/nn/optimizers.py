@@ -3,7 +3,13 @@
 SGD:       W ← W − α dW
 momentum:  v ← μ v − α dW ;  W ← W + v        (Keras' convention)
 Adam:      m ← β₁m + (1−β₁)dW ;  s ← β₂s + (1−β₂)dW² ;
-           W ← W − α m̂ / (√ŝ + ε), with bias-corrected m̂, ŝ
+           W ← W − αₜ m / (√s + ε),  αₜ = α √(1−β₂ᵗ) / (1−β₁ᵗ)
+
+Momentum equals PyTorch's v ← μ v + dW ; W ← W − α v (its v is ours divided by −α)
+as long as α does not change. Adam folds both bias corrections into αₜ, as Keras
+and Kingma & Ba's "efficient version" do: that is α m̂ / (√ŝ + ε/√(1−β₂ᵗ)), so ε
+sits on √s, not on √ŝ as in PyTorch. The two agree exactly for ε = 0 and differ
+only for gradients about as small as ε.
 """
 
 import numpy as np
@@ -48,7 +54,7 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba, 2015) with Keras' defaults."""
+    """Adam (Kingma & Ba, 2015) with Keras' defaults (ε = 1e-7 on √s; see the module docstring)."""
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
         super().__init__(learning_rate)
