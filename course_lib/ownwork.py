@@ -28,6 +28,7 @@ import importlib
 import inspect
 import textwrap
 import types
+import weakref
 from dataclasses import dataclass
 
 HELPER_PREFIXES = ("reference_", "library_")
@@ -471,7 +472,7 @@ def analyze_function(func, targets):
 
 # ----- the student's visible checks -------------------------------------------------
 _DECLARED = {}  # notebook path -> (mtime, {function name: targets})
-_WARNED = [None, set()]  # (test cell run, names already warned about in it)
+_WARNED = [None, set()]  # (the test cell run, see _cell_run; names already warned about in it)
 
 
 def _declarations(folder):
@@ -492,8 +493,8 @@ def _declarations(folder):
                     if cell.get("cell_type") != "code" or not (meta.get("nbgrader") or {}).get("solution"):
                         continue
                     if isinstance(targets, list):
-                        src = "".join(cell.get("source", ""))
-                        for node in ast.parse(src).body if _parses(src) else []:
+                        tree = parse_once("".join(cell.get("source", "")))
+                        for node in tree.body if tree is not None else []:
                             if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
                                 found[node.name] = [t for t in targets if isinstance(t, str)]
                 _DECLARED[path] = (mtime, found)
@@ -503,12 +504,24 @@ def _declarations(folder):
     return out
 
 
-def _parses(src):
-    try:
-        ast.parse(src)
-    except (SyntaxError, ValueError):
-        return False
-    return True
+def _cell_run(frame):
+    """What tells the run of the test cell ``frame`` belongs to from every other run.
+
+    In IPython (the student's notebook), its execution count: one run keeps it, though IPython
+    may compile a cell into several code objects, and no later run repeats it. Elsewhere, a weak
+    reference to the module-level code object running, which dies with its run (``id(frame)``,
+    by contrast, a later frame may take over).
+    """
+    import sys
+
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is not None:
+        return ("execution", shell.execution_count)
+    f = frame
+    while f is not None and f.f_code.co_name != "<module>":
+        f = f.f_back
+    return weakref.ref((f or frame).f_code)
 
 
 def warn_for_test_cell(frame, print_fn=print):
@@ -520,14 +533,15 @@ def warn_for_test_cell(frame, print_fn=print):
     import linecache
     import os
 
-    cell_file = frame.f_code.co_filename
-    if _WARNED[0] != id(frame):
-        _WARNED[0], _WARNED[1] = id(frame), set()
-    source = "".join(linecache.getlines(cell_file))
-    if not source or not _parses(source):
+    run = _cell_run(frame)
+    if _WARNED[0] != run:  # a dead weak reference equals no other
+        _WARNED[0], _WARNED[1] = run, set()
+    source = "".join(linecache.getlines(frame.f_code.co_filename))
+    tree = parse_once(source) if source else None
+    if tree is None:
         return
     declared = _declarations(os.getcwd())
-    called = {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)}
+    called = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
     for name in sorted(called & set(declared) - _WARNED[1]):
         func = frame.f_globals.get(name)
         if func is None:

@@ -179,25 +179,71 @@ def test_the_tripwire_reports_calls_made_by_the_exercise_only(monkeypatch):
 
 
 # ----- the student's visible warning ----------------------------------------------------
-def test_the_visible_check_warns_with_the_same_rules(tmp_path, monkeypatch, capsys):
-    from course_lib.checks import check_close
-
+@pytest.fixture
+def sigmoid_week(tmp_path, monkeypatch):
+    """The student's folder: a notebook whose sigmoid must not delegate to course_lib's."""
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("def sigmoid(z):\n    ### BEGIN SOLUTION\n    pass\n    ### END SOLUTION\n")
     cell.metadata = {"nbgrader": {"solution": True, "grade_id": "w2_sigmoid"}, "course": {"not_delegate": SIG}}
     nb.cells.append(cell)
     nbformat.write(nb, tmp_path / "week.ipynb")
     monkeypatch.chdir(tmp_path)
+
+
+DELEGATING_WARNING = "✘ sigmoid uses course_lib's own sigmoid: write your own to earn the points"
+TWO_CHECKS = (
+    "check_close('σ(0)', sigmoid(np.zeros(1)), [0.5])\ncheck_close('σ(0) again', sigmoid(np.zeros(1)), [0.5])\n"
+)
+
+
+def test_the_visible_check_warns_with_the_same_rules(sigmoid_week, capsys):
+    from course_lib.checks import check_close
+
     ns = {"__name__": "__main__", "check_close": check_close}
     _cell("from course_lib import nn\nimport numpy as np\n", ns, "v-setup")
     _cell("def sigmoid(z):\n    return nn.sigmoid(z)\n", ns, "v-solution")
     _cell("check_close('σ(0)', sigmoid(np.zeros(1)), [0.5])\n", ns, "v-tests")
     out = capsys.readouterr().out
-    assert "✘ sigmoid uses course_lib's own sigmoid: write your own to earn the points" in out
+    assert DELEGATING_WARNING in out
     _cell(HONEST, ns, "v-honest")
     _cell("check_close('σ(0)', sigmoid(np.zeros(1)), [0.5])\n", ns, "v-tests2")
     assert "✘" not in capsys.readouterr().out
     assert analyze_function(ns["sigmoid"], SIG) == []
+
+
+def test_every_run_of_a_test_cell_warns_once(sigmoid_week, capsys):
+    """Once per run, though the last run's frame is gone and a new frame may take over its id."""
+    from course_lib.checks import check_close
+
+    ns = {"__name__": "__main__", "check_close": check_close}
+    _cell("from course_lib import nn\nimport numpy as np\n", ns, "r-setup")
+    _cell("def sigmoid(z):\n    return nn.sigmoid(z)\n", ns, "r-solution")
+    capsys.readouterr()
+    for run in range(3):
+        _cell(TWO_CHECKS, ns, f"r-tests{run}")
+        assert capsys.readouterr().out.count(DELEGATING_WARNING) == 1, run
+
+
+def test_every_run_of_a_test_cell_in_ipython_warns_once(sigmoid_week, monkeypatch, capsys):
+    """IPython compiles one cell into several code objects (its last expression apart): still one warning."""
+    import sys
+
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])  # the shell takes it over
+    config = Config()
+    config.HistoryManager.enabled = False  # nothing written to ~/.ipython
+    shell = InteractiveShell.instance(config=config)
+    try:
+        setup = "from course_lib import nn\nimport numpy as np\nfrom course_lib.checks import check_close\n"
+        assert shell.run_cell(setup + "def sigmoid(z):\n    return nn.sigmoid(z)\n", store_history=True).success
+        capsys.readouterr()
+        for run in range(2):
+            assert shell.run_cell(TWO_CHECKS, store_history=True).success
+            assert capsys.readouterr().out.count(DELEGATING_WARNING) == 1, run
+    finally:
+        InteractiveShell.clear_instance()
 
 
 # ----- the declarations in the course ---------------------------------------------------
