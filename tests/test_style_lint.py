@@ -196,20 +196,26 @@ def test_an_exercise_without_tests_is_reported():
 
 
 def _write_week(root, week, nb):
+    """A notebook in ``root``'s source/<week>/, ``root`` made a course directory."""
+    (root / "nbgrader_config.py").touch()
     path = root / "source" / week / f"{week}.ipynb"
     path.parent.mkdir(parents=True)
     nbformat.write(nb, str(path))
     return path
 
 
+def _other_signature():
+    """good_notebook() with f(x, y=0) instead of f(x)."""
+    nb = good_notebook()
+    nb.cells[2] = _solution("w9_f", args="x, y=0")
+    nb.cells[3] = _tests("w9_f_tests", 1, call="f(1.0, 0)")
+    nb.cells[4] = _tests("w9_f_more_tests", 2, call="f(1.0, 1)")
+    return nb
+
+
 def test_one_function_name_with_two_signatures_across_weeks(tmp_path):
-    a = good_notebook()
-    b = good_notebook()
-    b.cells[2] = _solution("w9_f", args="x, y=0")
-    b.cells[3] = _tests("w9_f_tests", 1, call="f(1.0, 0)")
-    b.cells[4] = _tests("w9_f_more_tests", 2, call="f(1.0, 1)")
-    pa = _write_week(tmp_path, "week8_a", a)
-    pb = _write_week(tmp_path, "week9_b", b)
+    pa = _write_week(tmp_path, "week8_a", good_notebook())
+    pb = _write_week(tmp_path, "week9_b", _other_signature())
     assert lint_problems(pa) == [
         "cell 2: f(x) is also defined in week9_b (cell 2) as f(x, y=0): give one of them a week-specific name"
     ]
@@ -224,12 +230,94 @@ def test_the_same_signature_in_two_weeks_is_fine(tmp_path):
     assert lint_problems(pa) == []
 
 
+def test_only_the_courses_weeks_are_compared(tmp_path):
+    pa = _write_week(tmp_path, "week8_a", good_notebook())
+    _write_week(tmp_path, "drafts", _other_signature())  # in source/, but not a week of the course
+    assert lint_problems(pa) == []
+
+
+def test_a_notebook_outside_a_courses_weeks_says_so_in_one_line(tmp_path):
+    loose = tmp_path / "loose" / "toy.ipynb"
+    loose.parent.mkdir()
+    nbformat.write(good_notebook(), str(loose))
+    week = tmp_path / "no_config" / "source" / "week8_a" / "week8_a.ipynb"  # no nbgrader_config.py
+    week.parent.mkdir(parents=True)
+    nbformat.write(good_notebook(), str(week))
+    for path in (loose, week):
+        assert lint_problems(path) == [
+            f"cannot compare with the other weeks: {path.name} is not in source/<week>/ of a course directory "
+            "(week folders named like week1_linear_regression, nbgrader_config.py beside source/)"
+        ]
+
+
 def test_the_cli_prints_one_line_per_problem_and_fails(tmp_path, capsys):
     nb = good_notebook()
     _replace(nb, 6, "**Model answer.** ", "")
     path = _write_week(tmp_path, "week8_a", nb)
     assert main(["lint", str(path)]) == 1
     assert capsys.readouterr().out == f"{path}: cell 6: start the model answer with '**Model answer.**'\n"
+
+
+# ----- what counts as an exercise header, and the opening section ------------------------
+@pytest.mark.parametrize(
+    "header",
+    ["## Exercise 1: `f` (1 + 2 points)", "### ✏️ Exercise: `f` (1 + 2 points)", "### 1.2 Exercise 1 `f` (3 points)"],
+)
+def test_a_near_miss_exercise_header_is_still_flagged(header):
+    nb = good_notebook()
+    _replace(nb, 1, "### ✏️ Exercise 1: `f` (1 + 2 points)", header)
+    assert f"cell 1: exercise header {header!r} should read '### ✏️ Exercise N: short title (P points)'" in (
+        style_problems(nb)
+    )
+
+
+@pytest.mark.parametrize("header", ["### Why this exercise matters", "## Exercises in week 9", "### After exercise 1"])
+def test_a_prose_header_that_mentions_an_exercise_is_not_an_exercise_header(header):
+    nb = good_notebook()
+    nb.cells.insert(5, _md(f"{header}\n\nSome prose."))
+    assert style_problems(nb) == []
+
+
+def test_a_prose_header_that_mentions_a_written_answer_is_not_one():
+    nb = good_notebook()
+    nb.cells.insert(2, _md("### How the written answer is graded\n\nBy a person."))
+    assert style_problems(nb) == []
+
+
+def test_a_comment_in_a_fenced_code_block_is_not_a_header():
+    nb = good_notebook()
+    _replace(nb, 1, "Write f.", "Write f.\n\n```python\n# exercise 1: a comment, not a header\n```")
+    assert style_problems(nb) == []
+
+
+def _how_it_works(nb):
+    return [p for p in style_problems(nb) if "'### How this notebook works' should say" in p]
+
+
+def test_a_point_of_how_this_notebook_works_is_matched_as_words_not_as_a_substring():
+    nb = good_notebook()
+    _replace(nb, 0, "Hidden tests grade more than the visible checks.", "The hidden layer has two units.")
+    _replace(nb, 0, "`work/`", "`homework/`")
+    assert _how_it_works(nb) == [
+        "cell 0: '### How this notebook works' should say (as week 1 does): "
+        "hidden tests grade more than the visible checks; your work is in work/ and is never overwritten"
+    ]
+
+
+def test_how_this_notebook_works_is_read_from_its_own_section_only():
+    nb = good_notebook()
+    # the section split over two cells is still one section
+    _replace(nb, 0, "### How this notebook works\n", "### How this notebook works\n\nRead this:")
+    head, bullets = nb.cells[0].source.split("Read this:")
+    nb.cells[0].source = head + "Read this:"
+    nb.cells.insert(1, _md(bullets))
+    assert _how_it_works(nb) == []
+    # a point said only under the next header is missing from the section
+    _replace(nb, 1, "- Click **Validate** before you hand in. ", "")
+    _replace(nb, 1, "never overwritten.", "never overwritten.\n\n### Notation\nClick **Validate** before you hand in.")
+    assert _how_it_works(nb) == [
+        "cell 0: '### How this notebook works' should say (as week 1 does): click Validate before handing in"
+    ]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.parent.name for p in NOTEBOOKS])

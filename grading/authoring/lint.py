@@ -11,12 +11,14 @@ outputs  execute a source notebook and store outputs only for cells marked
 
 import argparse
 import ast
+import itertools
 import re
 import sys
 from pathlib import Path
 
 import nbformat
 
+from ..course import Course, CourseError
 from ..verdict.notebook import NotebookError, cell_role, lint, read_spec
 
 NBVAL_MARK = "# NBVAL_CHECK_OUTPUT"
@@ -24,33 +26,52 @@ NBVAL_MARK = "# NBVAL_CHECK_OUTPUT"
 # ----- the course's one style (docs/authoring.md) ---------------------------------
 EXERCISE = re.compile(r"^### ✏️ Exercise (\d+): (\S.*) \((\d+(?: \+ \d+)*) (points?)\)$")
 WRITTEN = re.compile(r"^### ✍️ Written answer (\d+): (\S.*) \((\d+) (points?)\)$")
-# Any header that means to be one of the two, however it is spelled.
-EXERCISE_LIKE = re.compile(r"^#+ .*\bexercise\b", re.IGNORECASE)
-WRITTEN_LIKE = re.compile(r"^#+ .*\bwritten answer\b", re.IGNORECASE)
+
+
+def _attempt(emoji, words):
+    """Headers that mean to be an exercise (or written-answer) header, however they are spelled: they start
+    with the emoji, or with the words (after a section number, if any) and then a number, a colon or nothing.
+    A header that only mentions the words ("Why this exercise matters") is prose."""
+    number = r"(?:\d+(?:\.\d+)*\.?\s+)?"
+    return re.compile(rf"^#+\s*(?:{emoji}|{number}{words}(?:\s*\d|\s*[:.(—–-]|\s*$))", re.IGNORECASE)
+
+
+EXERCISE_LIKE = _attempt("✏", "exercise")
+WRITTEN_LIKE = _attempt("✍", "written answer")
 MODEL_ANSWER = "**Model answer.**"
 OPENING = ("### Learning goals", "### Time budget", "### How this notebook works")
-# What "How this notebook works" says in every week (style.md): (any of these phrases, what to say).
+# What "How this notebook works" says in every week (style.md): (how it is said, what to say). Whole
+# words, so that a "hidden layer", "invalidate" or "network/" does not stand in for a missing point.
 HOW_IT_WORKS = [
-    (("top to bottom",), "run the cells from top to bottom"),
-    (("✏️",), "✏️ marks an exercise"),
-    (("YOUR CODE HERE",), "where your code goes (YOUR CODE HERE)"),
-    (("Validate",), "click Validate before handing in"),
-    (("hidden",), "hidden tests grade more than the visible checks"),
-    (("✍️",), "✍️ marks a written answer graded by hand"),
-    (("work/",), "your work is in work/ and is never overwritten"),
+    (r"\btop to bottom\b", "run the cells from top to bottom"),
+    (r"✏\ufe0f?\W*exercises?\b", "✏️ marks an exercise"),
+    (r"\bYOUR CODE HERE\b", "where your code goes (YOUR CODE HERE)"),
+    (r"\bvalidate\b", "click Validate before handing in"),
+    (r"\bhidden tests?\b", "hidden tests grade more than the visible checks"),
+    (r"✍\ufe0f?\W*written answers?\b", "✍️ marks a written answer graded by hand"),
+    (r"(?<![\w/.-])work/", "your work is in work/ and is never overwritten"),
 ]
 EXAMPLE_EXERCISE = "### ✏️ Exercise N: short title (P points)"
 EXAMPLE_WRITTEN = "### ✍️ Written answer N: short title (P points)"
 
 
+def _header_lines(lines):
+    """(line index, header) of the markdown headers among ``lines``; a ``#`` line in a fenced code block is code."""
+    fenced = False
+    for k, line in enumerate(lines):
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        elif line.startswith("#") and not fenced:
+            yield k, line.strip()
+
+
 def _headers(nb):
     """(cell index, header line) of every markdown header, in order."""
     return [
-        (i, line.strip())
+        (i, line)
         for i, cell in enumerate(nb.cells)
         if cell.cell_type == "markdown"
-        for line in cell.source.splitlines()
-        if line.startswith("#")
+        for _k, line in _header_lines(cell.source.splitlines())
     ]
 
 
@@ -113,12 +134,12 @@ def _opening_problems(nb, headers):
             problems.append(f"cell {first[name]}: move '{name}' after '{previous}' and before the first exercise")
         previous = name
     if OPENING[1] in first:
-        body = _section_text(nb.cells[first[OPENING[1]]].source, OPENING[1])
+        body = _section_text(nb, first[OPENING[1]], OPENING[1])
         if not re.match(r"About \S+ hours?\b", body):
             problems.append(f"cell {first[OPENING[1]]}: start '{OPENING[1]}' with \"About N hours: ...\"")
     if OPENING[2] in first:
-        body = _section_text(nb.cells[first[OPENING[2]]].source, OPENING[2]).lower()
-        missing = [say for phrases, say in HOW_IT_WORKS if not any(p.lower() in body for p in phrases)]
+        body = _section_text(nb, first[OPENING[2]], OPENING[2])
+        missing = [say for said, say in HOW_IT_WORKS if not re.search(said, body, re.IGNORECASE)]
         if missing:
             problems.append(
                 f"cell {first[OPENING[2]]}: '{OPENING[2]}' should say (as week 1 does): {'; '.join(missing)}"
@@ -126,12 +147,15 @@ def _opening_problems(nb, headers):
     return problems
 
 
-def _section_text(source, header):
-    """The text of a markdown section, from its header to the next header."""
-    lines = source.splitlines()
-    start = next(k for k, line in enumerate(lines) if line.strip() == header) + 1
-    end = next((k for k in range(start, len(lines)) if lines[k].startswith("#")), len(lines))
-    return "\n".join(lines[start:end]).strip()
+def _section_text(nb, i, header):
+    """The text of the markdown section ``header`` starts in cell ``i``: up to the next header, through
+    the markdown cells that follow (a section may be split over cells) but not past a code cell."""
+    lines = nb.cells[i].source.splitlines()
+    lines = lines[next(k for k, line in _header_lines(lines) if line == header) + 1 :]
+    for cell in itertools.takewhile(lambda c: c.cell_type == "markdown", nb.cells[i + 1 :]):
+        lines += cell.source.splitlines()
+    end = next((k for k, _line in _header_lines(lines)), len(lines))
+    return "\n".join(lines[:end]).strip()
 
 
 def _numbered(headers, like, pattern, example, kind, problems):
@@ -260,18 +284,33 @@ def cross_week_problems(path, others):
 
 
 def _sibling_weeks(path):
-    """The other weeks' source notebooks next to ``path`` (source/<week>/<week>.ipynb)."""
-    return sorted(Path(path).resolve().parent.parent.glob("*/*.ipynb"))
+    """Every week's source notebooks in the course ``path`` belongs to, as the course lays them out.
+
+    CourseError when ``path`` is not a notebook of a week in a course's source/.
+    """
+    path = Path(path).resolve()
+    week, source = path.parent, path.parent.parent
+    try:
+        course = Course.load(source.parent)
+    except CourseError:  # no nbgrader_config.py: not a course directory
+        course = None
+    if course is None or source != course.root / "source" or week.name not in course.weeks():
+        raise CourseError(
+            f"cannot compare with the other weeks: {path.name} is not in source/<week>/ of a course directory "
+            "(week folders named like week1_linear_regression, nbgrader_config.py beside source/)"
+        )
+    return [course.source(w) / f"{name}.ipynb" for w in course.weeks() for name in course.notebooks(w)]
 
 
 def lint_problems(path):
     """Every lint problem of a source notebook: the grader's conventions, the style, the other weeks."""
     try:
         problems = lint(read_spec(path))
-    except NotebookError as e:
+        siblings = _sibling_weeks(path)
+    except (NotebookError, CourseError) as e:
         return [str(e)]
     nb = nbformat.read(str(path), 4)
-    return problems + style_problems(nb) + cross_week_problems(path, _sibling_weeks(path))
+    return problems + style_problems(nb) + cross_week_problems(path, siblings)
 
 
 def lint_paths(paths):
