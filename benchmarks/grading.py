@@ -178,7 +178,7 @@ def time_course(root, workers, sandbox=True, figures=False, reuse=True):
 def check_same_scores(ours, theirs, what):
     """Per student and cell, the scores of two gradebooks are equal; else AssertionError (the bench stops)."""
     from grading.course import Course
-    from grading.gradebook.store import cell_scores
+    from tests.fixtures.scores import cell_scores
 
     a, b = cell_scores(Course.load(ours), WEEK), cell_scores(Course.load(theirs), WEEK)
     if a != b or not a:

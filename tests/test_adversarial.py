@@ -34,7 +34,6 @@ import pytest
 
 from grading.course import Course
 from grading.demo import load_mistakes, student_notebook, typical_mistakes
-from grading.gradebook.store import cell_scores
 from grading.outputs.feedback import write_feedback
 from grading.outputs.report import write_report
 from grading.pipeline import collect_results, grade_week, plan
@@ -42,6 +41,7 @@ from grading.sandbox.layers import Limits, detect
 from grading.verdict.notebook import cell_role
 from tests.adversarial.corpus import TESTS, WEEK, Context, cases
 from tests.adversarial.hostile import ordered_class
+from tests.fixtures.scores import cell_scores
 from tests.test_pipeline import tree_digest
 
 pytestmark = pytest.mark.slow

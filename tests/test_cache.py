@@ -9,13 +9,13 @@ import grading.verdict.grade
 from grading.cli import build_parser
 from grading.collect.cache import ResultCache, cache_key, reusable
 from grading.course import Course
-from grading.gradebook.store import cell_scores
 from grading.pipeline import collect_results, grade_week
 from grading.sandbox.layers import Limits
 from grading.sandbox.worker import environment, error_result
 from grading.verdict.grade import Job, pack
 from tests.conftest import release_nb, submit
 from tests.fixtures import toy
+from tests.fixtures.scores import cell_scores
 
 pytestmark = pytest.mark.slow
 W = toy.WEEK
@@ -198,8 +198,8 @@ def test_late_penalty_is_each_students_own(toy_template, tmp_path):
     """Two identical, fully solved notebooks: one on time, one late under the "zero" late plugin."""
     from nbgrader.utils import parse_utc
 
-    from grading.gradebook.store import totals
     from tests.conftest import copy_course
+    from tests.fixtures.scores import totals
 
     course = Course.load(copy_course(toy_template, tmp_path / "course"))
     with open(course.root / "nbgrader_config.py", "a") as fh:

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from grading.course import Course
-from grading.gradebook.store import cell_scores
 from grading.pipeline import collect_results, grade_week
 from grading.sandbox import worker
 from tests.conftest import release_nb, submit
 from tests.fixtures import toy
+from tests.fixtures.scores import cell_scores
 
 pytestmark = pytest.mark.slow
 W = toy.WEEK

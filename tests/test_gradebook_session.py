@@ -8,10 +8,11 @@ import time
 import pytest
 from nbgrader.api import MissingEntry
 
-from grading.gradebook.store import cell_scores, record, writing_session
+from grading.gradebook.store import record, writing_session
 from grading.pipeline import collect_results, grade_week
 from tests.conftest import release_nb, submit
 from tests.fixtures import toy
+from tests.fixtures.scores import cell_scores
 
 pytestmark = pytest.mark.slow
 W = toy.WEEK

@@ -16,9 +16,9 @@ import pytest
 from grading.authoring.release import release
 from grading.course import Course
 from grading.demo import load_mistakes, one_per_cell, student_notebook
-from grading.gradebook.store import cell_scores
 from grading.pipeline import grade_week
 from grading.verdict.notebook import read_spec
+from tests.fixtures.scores import cell_scores
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow

@@ -15,10 +15,10 @@ import nbformat
 import pytest
 
 from grading.collect.submissions import collect
-from grading.gradebook.store import totals
 from grading.pipeline import grade_week
 from tests.conftest import release_nb, submit
 from tests.fixtures import toy
+from tests.fixtures.scores import totals
 from tests.test_pipeline import _zip as make_zip
 from tests.test_pipeline import run_cli
 

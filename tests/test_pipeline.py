@@ -13,7 +13,8 @@ import pytest
 
 from grading.cli import build_parser, main
 from grading.collect.submissions import collect
-from grading.gradebook.store import cell_scores, export_csv, read_grades, totals
+from grading.gradebook.store import export_csv, read_grades
+from tests.fixtures.scores import cell_scores, totals
 from grading.outputs.feedback import write_feedback
 from grading.outputs.report import summarize, write_report
 from grading.pipeline import collect_results, grade_week

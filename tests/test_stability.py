@@ -15,10 +15,10 @@ import nbformat
 import pytest
 
 from grading.demo import student_notebook
-from grading.gradebook.store import cell_scores
 from grading.pipeline import collect_results, grade_week
 from grading.verdict.notebook import read_spec
 from tests.conftest import REPO, copy_course, submit
+from tests.fixtures.scores import cell_scores
 
 W2, W3 = "week2_logistic_regression", "week3_multilayer_perceptron"
 SIGMOID_LINE = "return np.exp(np.minimum(z, 0.0)) / (1.0 + np.exp(-np.abs(z)))"

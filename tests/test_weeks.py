@@ -22,13 +22,13 @@ import pytest
 from grading.authoring.release import leaks, release
 from grading.course import Course
 from grading.demo import load_mistakes, student_notebook, typical_mistakes
-from grading.gradebook.store import cell_scores
 from grading.outputs.feedback import write_feedback
 from grading.pipeline import collect_results, grade_week
 from grading.sandbox.execute import run_notebook
 from grading.sandbox.kernels import KernelFactory
 from grading.sandbox.layers import Limits
 from grading.verdict.notebook import HIDDEN_BEGIN, HIDDEN_END, NotebookError, cell_role, lint, read_spec
+from tests.fixtures.scores import cell_scores
 
 REPO = Path(__file__).resolve().parents[1]
 WEEKS = sorted(p.name for p in (REPO / "source").iterdir() if p.is_dir())

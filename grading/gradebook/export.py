@@ -29,7 +29,7 @@ import os
 
 from ..course import CourseError
 from ..pipeline import collect_results
-from .store import read_class
+from .store import display_name, read_class
 
 FORMATS = ("canvas", "moodle", "nbgrader")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -108,7 +108,7 @@ def _canvas(grades, weeks, failed):
         ["    Points Possible", "", "", "", "", *(grades.weeks[w].max_score for w in weeks)],
     ]
     for student, (first, last, _email) in sorted(grades.students.items()):
-        name = ", ".join(n for n in (last, first) if n) or student
+        name = display_name(student, first, last)
         rows.append([name, "", student, "", "", *(_final(grades, w, student, failed, blanks) for w in weeks)])
     return rows, blanks
 

@@ -261,41 +261,6 @@ def describe_lateness(seconds_late, penalty):
     return f"{late}: late penalty {penalty:g} point(s)" if penalty else f"{late} (no late penalty)"
 
 
-def lateness(course, week):
-    """{student: (seconds late, late penalty, due date or None)} from the gradebook, for every submission."""
-    out = {}
-    with course.gradebook() as gb:
-        assignment = gb.find_assignment(week)
-        for sub in assignment.submissions:
-            out[sub.student.id] = (sub.total_seconds_late, sub.late_submission_penalty or 0.0, sub.duedate)
-    return out
-
-
-def cell_scores(course, week):
-    """{student: {grade_id: score}} for every autograded cell of ``week`` in the gradebook."""
-    out = {}
-    with course.gradebook() as gb:
-        assignment = gb.find_assignment(week)
-        for sub in assignment.submissions:
-            scores = {}
-            for nb in sub.notebooks:
-                for grade in nb.grades:
-                    if grade.cell.cell_type == "code":
-                        scores[grade.name] = grade.score
-            out[sub.student.id] = scores
-    return out
-
-
-def totals(course, week):
-    """{student: (score, max_score, needs_manual_grade)} from the gradebook."""
-    out = {}
-    with course.gradebook() as gb:
-        assignment = gb.find_assignment(week)
-        for sub in assignment.submissions:
-            out[sub.student.id] = (sub.score, sub.max_score, sub.needs_manual_grade)
-    return out
-
-
 def export_csv(course, path):
     """Grades as CSV in the columns of ``nbgrader export`` (grading/gradebook/export.py, formula-safe)."""
     from .export import export
@@ -304,6 +269,11 @@ def export_csv(course, path):
 
 
 # ----- grades out of the gradebook: the one source of truth for feedback, report, export, summary -----
+def display_name(student, first_name, last_name):
+    """'Last, First' when the gradebook has names, else the student id."""
+    return ", ".join(n for n in (last_name, first_name) if n) or student
+
+
 @dataclass(frozen=True)
 class CellGrade:
     """One grade cell of one submission, as the gradebook holds it (formgrader's edits included)."""
@@ -379,12 +349,6 @@ class SubmissionGrades:
     def final(self):
         """The final score, or None while any cell awaits manual grading."""
         return None if self.pending else self.so_far
-
-    @property
-    def display_name(self):
-        """'Last, First' when the gradebook has names, else the student id."""
-        names = [n for n in (self.last_name, self.first_name) if n]
-        return ", ".join(names) or self.student
 
 
 @dataclass
