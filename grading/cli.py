@@ -12,7 +12,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from .course import Course, CourseError
+from .course import WORKERS, Course, CourseError, check_workers
 from .text import for_terminal
 
 
@@ -48,6 +48,7 @@ def cmd_grade(args):
     from .pipeline import grade_weeks
     from .sandbox.layers import Limits
 
+    gateway = _gateway(args, workers=args.workers)  # a malformed address fails before the course is opened
     course = _course(args)
     weeks = course.weeks() if args.all else args.weeks
     if not weeks:
@@ -61,8 +62,9 @@ def cmd_grade(args):
     summaries = grade_weeks(
         course,
         weeks,
-        workers=args.workers,
+        workers=None if gateway else args.workers,  # with --gateway: the new cluster's size
         scheduler=args.scheduler,  # checked (and tried) before anything is graded
+        gateway=gateway,  # the same: address, credentials, cluster
         force=args.force,
         students=args.students.split(",") if args.students else None,
         progress=not args.quiet,
@@ -168,7 +170,32 @@ def cmd_doctor(args):
         return 0
     # A worker machine has no course: the current directory may be none. A named one must be one.
     course = _course(args) if args.course != "." or Path("nbgrader_config.py").exists() else None
-    return run(course, scheduler=args.scheduler)
+    gateway = _gateway(args, workers=None if args.cluster else 1)  # a new cluster: one worker shows the image
+    return run(course, scheduler=args.scheduler, gateway=gateway)
+
+
+def _gateway(args, workers=None):
+    """The GatewayTarget of --gateway and --cluster, or None without --gateway; malformed: one error line."""
+    if args.gateway is None:
+        if args.cluster is not None:
+            raise CourseError("--cluster names a cluster of the Dask Gateway given with --gateway URL")
+        return None
+    from .gateway import parse_target
+
+    return parse_target(args.gateway, args.cluster, workers)
+
+
+def _add_cluster_options(p, scheduler_help):
+    """--scheduler ADDRESS or --gateway URL [--cluster NAME]: the Dask cluster to use (grade, doctor)."""
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", help=scheduler_help)
+    where.add_argument(
+        "--gateway",
+        metavar="URL",
+        help="a Dask Gateway's address, e.g. https://gateway.example.edu: a new cluster, shut down afterwards, "
+        "or with --cluster an existing one, left running (auth: dask-gateway's config, DASK_GATEWAY__AUTH__TYPE)",
+    )
+    p.add_argument("--cluster", metavar="NAME", help="with --gateway: the name of a running cluster to use")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -188,16 +215,11 @@ def _version():
 
 
 def _worker_count(text):
-    """--workers: 0 (serial, in this process) or a positive number of worker processes."""
+    """--workers, checked by the library's own rule (check_workers): a usage error before anything starts."""
     try:
-        n = int(text)
-    except ValueError:
-        n = -1
-    if n < 0:
-        raise argparse.ArgumentTypeError(
-            f"expected 0 (grade in this process, one at a time) or a positive number of workers, got {text!r}"
-        )
-    return n
+        return check_workers(int(text))
+    except (ValueError, CourseError):
+        raise argparse.ArgumentTypeError(f"expected {WORKERS} of workers, got {text!r}") from None
 
 
 def _global_options(parser, defaults=True):
@@ -275,11 +297,10 @@ def build_parser():
         "--workers",
         type=_worker_count,
         default=None,
-        help="local worker processes (default: one per CPU; 0 = serial, in this process)",
+        help="local worker processes (default: one per CPU; 0 = serial, in this process); "
+        "with --gateway: the new cluster's workers (default 2)",
     )
-    p.add_argument(
-        "--scheduler", help="use an existing dask.distributed cluster, e.g. tcp://host:8786 (tried first, for 5 s)"
-    )
+    _add_cluster_options(p, "use an existing dask.distributed cluster, e.g. tcp://host:8786 (tried first, for 5 s)")
     p.add_argument("--force", action="store_true", help="regrade submissions that are already graded")
     p.add_argument("--students", help="comma-separated student ids (default: all)")
     p.add_argument("--cell-timeout", type=float, default=60.0, help="seconds per cell (default 60)")
@@ -370,7 +391,7 @@ def build_parser():
         "doctor",
         help="check this machine (or a cluster's workers) for grading: versions, sandbox, container; exit 1 on FAIL",
     )
-    p.add_argument("--scheduler", help="also check every worker of this Dask cluster, e.g. tcp://host:8786")
+    _add_cluster_options(p, "also check every worker of this Dask cluster, e.g. tcp://host:8786")
     p.add_argument("--pins", action="store_true", help="print the package pins a worker image needs, and exit")
     p.set_defaults(func=cmd_doctor)
     for command in sub.choices.values():  # every command, also one added later

@@ -62,6 +62,19 @@ def check_student_id(student):
     return student
 
 
+WORKERS = "0 (grade in this process, one at a time) or a positive number"  # what --workers takes
+
+
+def check_workers(workers):
+    """``workers`` is None (one per CPU), 0 (serial, in this process) or a positive count.
+
+    Here, not in the pipeline, so that the command line checks --workers without importing it.
+    """
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 0):
+        raise CourseError(f"--workers must be {WORKERS}, got {workers!r}")
+    return workers
+
+
 def _venv_on_path():
     # nbgrader runs `alembic` from PATH when it creates a gradebook; our entry points may run
     # from a virtualenv that was never activated.

@@ -7,7 +7,8 @@ environment a worker must share with the client (grading/sandbox/worker.py's
 user namespaces it needs, the seccomp filter and the architecture it knows,
 and, inside a container, the pod settings that make all of that possible.
 ``--scheduler`` runs the environment and sandbox checks on every worker of a
-Dask cluster. Any FAIL makes the exit status 1: grading there would refuse.
+Dask cluster; ``--gateway URL [--cluster NAME]`` on a Dask Gateway's cluster (a new one of
+one worker, shut down afterwards, without ``--cluster``). Any FAIL makes the exit status 1: grading there would refuse.
 """
 
 import importlib.metadata
@@ -296,7 +297,31 @@ def check_scheduler(address, timeout=10):
         return [Check("scheduler", "FAIL", f"cannot connect to {address} ({e})", "check the address and firewall")]
     if not reports:
         return [Check("scheduler", "FAIL", f"{address} has no workers", "start `dask worker " + address + "`")]
-    checks = [ok("scheduler", f"{address}: {len(reports)} worker(s)")]
+    return [ok("scheduler", f"{address}: {len(reports)} worker(s)")] + _worker_checks(reports)
+
+
+def check_gateway_cluster(target):
+    """The same checks on the workers of a Dask Gateway's cluster (grading/gateway.py's GatewayTarget)."""
+    from .course import CourseError
+    from .gateway import check_gateway, gateway_client
+    from .sandbox.worker import environment
+
+    try:
+        check_gateway(target)
+        with gateway_client(target) as client:
+            reports = client.run(_worker_report, environment())
+    except CourseError as e:
+        return [
+            Check("gateway", "FAIL", str(e), "check the address, the credentials and the cluster (docs/cluster.md)")
+        ]
+    if not reports:
+        return [Check("gateway", "FAIL", f"{target.describe()} has no workers", "scale it: cluster.scale(N)")]
+    return [ok("gateway", f"{target.describe()}: {len(reports)} worker(s)")] + _worker_checks(reports)
+
+
+def _worker_checks(reports):
+    """One check per worker, from its _worker_report."""
+    checks = []
     for worker, (mismatch, refusal) in sorted(reports.items()):
         if mismatch:
             rebuild = "install the client's versions there (deploy/Containerfile; course doctor --pins)"
@@ -351,11 +376,13 @@ def course_checks(course):
     return [grade, ok("course", f"{course.root}; gradebook {safe_url(course.db_url)}; weeks: {weeks}")]
 
 
-def run(course=None, scheduler=None, out=print):
+def run(course=None, scheduler=None, gateway=None, out=print):
     """Print every check; returns the exit status (1 when any check failed)."""
     checks = machine_checks() + course_checks(course)
     if scheduler:
         checks += check_scheduler(scheduler)
+    if gateway:
+        checks += check_gateway_cluster(gateway)
     for check in checks:
         out(check.line())
     return 1 if any(c.failed for c in checks) else 0

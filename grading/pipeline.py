@@ -2,8 +2,9 @@
 
     summary = grade_week(course, "week2_logistic_regression", workers=2)
 
-Workers are Dask processes (a local cluster sized to the machine, or an
-existing cluster via ``scheduler="tcp://host:8786"``). Each worker keeps one
+Workers are Dask processes (a local cluster sized to the machine, an
+existing cluster via ``scheduler="tcp://host:8786"``, or a Dask Gateway's
+cluster via ``gateway=GatewayTarget(...)``, grading/gateway.py). Each worker keeps one
 sandbox with a warm kernel fork server, so a notebook costs its own cells
 plus a few milliseconds. Workers only compute, from bytes: this process
 reads each submission (grade.pack) and sends it with the task, the week's
@@ -13,6 +14,7 @@ so SQLite is safe and the outcome does not depend on the number of workers
 or their timing.
 """
 
+import contextlib
 import json
 import logging
 import os
@@ -23,7 +25,8 @@ import traceback
 from dataclasses import dataclass, field
 
 from .collect.cache import ResultCache
-from .course import CourseError
+from .course import CourseError, check_workers
+from .gateway import GatewayTarget, check_gateway, gateway_client
 from .gradebook.store import describe_lateness, ensure_assignment, record, record_error, writing_session
 from .sandbox.kernels import LazyFactory
 from .sandbox.layers import Limits, detect
@@ -52,6 +55,9 @@ class Summary:
     seconds: float = 0.0
     workers: int = 0
     unconfined: bool = False  # student code ran without the sandbox (--unconfined)
+    # Where the session's time went (benchmarks/grading.py), in seconds since it started:
+    startup: float = 0.0  # until the workers were ready and the first submission could go
+    busy: list = field(default_factory=list)  # (start, end) of each submission graded by a worker
 
     def table(self):
         """The summary for a terminal; every student-controlled string is escaped (for_terminal)."""
@@ -221,6 +227,7 @@ def grade_weeks(
     weeks,
     workers=None,
     scheduler=None,
+    gateway=None,
     force=False,
     students=None,
     progress=True,
@@ -238,6 +245,9 @@ def grade_weeks(
     Byte-identical submissions are graded once and the verdicts reused
     (grading/collect/cache.py); ``reuse=False`` (--no-cache) grades every one.
 
+    ``scheduler`` (an address) or ``gateway`` (a GatewayTarget) grades on that cluster
+    instead of a local one; either is tried before anything is written.
+
     Fails closed: without a usable sandbox nothing runs (CourseError, one line),
     unless ``unconfined=True``, the explicit opt-out for trusted code; such a run is
     marked in every result and summary.
@@ -245,8 +255,12 @@ def grade_weeks(
     log = log or (lambda msg: print(msg, file=sys.stderr))
     t0 = time.monotonic()
     check_workers(workers)
+    if scheduler and gateway:
+        raise CourseError("--scheduler and --gateway name two clusters: give one")
     if scheduler:
         check_scheduler_address(scheduler)  # unreachable: one line now, not a 30 s wait behind the bar
+    if gateway:
+        scheduler = check_gateway(gateway)  # its address, credentials and cluster, each one line if wrong
     limits = limits or Limits()
     if not unconfined and (refusal := sandbox_refusal()):
         raise CourseError(refusal)  # before anything starts: no Dask, no kernel, nothing written
@@ -278,12 +292,14 @@ def grade_weeks(
                 jobs += week_jobs
     except SandboxUnavailable as e:
         raise CourseError(f"refusing to run student code: {e}") from e
+    timeline = Timeline(t0)
     if jobs:
         config = (limits, not unconfined, figures)
         n_workers = 0
         cache = ResultCache(enabled=reuse)
         with writing_session(course):
-            for result, n in _run(assignments, jobs, workers, scheduler, config, progress, unconfined, cache):
+            runs = _run(assignments, jobs, workers, scheduler, config, progress, unconfined, cache, timeline)
+            for result, n in runs:
                 n_workers = max(n_workers, n)
                 result["unconfined"] = unconfined
                 _account(course, summaries[result["week"]], result)
@@ -292,6 +308,7 @@ def grade_weeks(
     elapsed = time.monotonic() - t0
     for summary in summaries.values():
         summary.seconds = elapsed
+        summary.startup, summary.busy = timeline.startup, timeline.busy
     return summaries
 
 
@@ -320,8 +337,26 @@ def _account(course, summary, result):
         summary.graded.append((student, score, mx, result.get("seconds", 0.0)))
 
 
-def _run(assignments, jobs, workers, scheduler, config, progress, unconfined=False, cache=None):
+class Timeline:
+    """When the workers were ready, and when each submission was graded, in seconds since ``t0``."""
+
+    def __init__(self, t0):
+        self.t0, self.startup, self.busy = t0, 0.0, []
+
+    def ready(self):
+        self.startup = time.monotonic() - self.t0
+
+    def done(self, result, at=None):
+        """``result`` came back ``at`` (default: now), after ``seconds`` on its worker (a reused one ran nowhere)."""
+        if result.get("seconds") and not result.get("reused_from_identical"):
+            end = (at or time.monotonic()) - self.t0
+            self.busy.append((end - result["seconds"], end))
+
+
+def _run(assignments, jobs, workers, scheduler, config, progress, unconfined=False, cache=None, timeline=None):
     """Yield (result, number of workers) as results complete (in this process when workers == 0).
+
+    ``scheduler``: None (a local cluster), a scheduler's address or a GatewayTarget.
 
     A submission byte-identical to one graded (or being graded) in this session
     waits for that one's result and gets a copy of its verdicts (``cache``).
@@ -329,6 +364,7 @@ def _run(assignments, jobs, workers, scheduler, config, progress, unconfined=Fal
     from tqdm.auto import tqdm
 
     cache = cache or ResultCache(enabled=False)
+    timeline = timeline or Timeline(time.monotonic())
 
     opts = {"unconfined": unconfined}  # the explicit opt-out, down to every worker's KernelFactory
     env = environment()  # every worker must match it (code and package versions), or grades nothing
@@ -340,6 +376,7 @@ def _run(assignments, jobs, workers, scheduler, config, progress, unconfined=Fal
 
     if workers == 0 and not scheduler:
         bar = new_bar()
+        timeline.ready()
         try:
             for job in jobs:
                 packed = pack(assignments[job.week], job)
@@ -347,6 +384,7 @@ def _run(assignments, jobs, workers, scheduler, config, progress, unconfined=Fal
                 result = cache.get(key, packed)
                 if result is None:
                     result = _in_process(assignments[job.week], packed, config, opts, env)
+                    timeline.done(result)
                     cache.put(key, result)
                 bar.update(1)
                 yield result, 0
@@ -354,25 +392,18 @@ def _run(assignments, jobs, workers, scheduler, config, progress, unconfined=Fal
             close_worker_factory()
             bar.close()
         return
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import Client, as_completed
 
-    cluster = None
-    if scheduler:  # reachable a moment ago (check_scheduler_address); a silent peer still must not hang
+    cluster, gateway = None, contextlib.ExitStack()
+    if isinstance(scheduler, GatewayTarget):  # a cluster started here is shut down when grading ends
+        client = gateway.enter_context(gateway_client(scheduler))
+    elif scheduler:  # reachable a moment ago (check_scheduler_address); a silent peer still must not hang
         try:
             client = Client(scheduler, timeout="10s")
         except OSError as e:
             raise CourseError(f"cannot connect to the Dask scheduler at {for_terminal(scheduler, 200)} ({e})") from None
     else:
-        n = workers or os.cpu_count() or 1
-        cluster = LocalCluster(
-            n_workers=n,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            memory_limit=0,
-            silence_logs=logging.ERROR,
-            plugins={WarmSandbox(*config, **opts)},  # each worker warms its sandbox while it starts
-        )
+        cluster = _local_cluster(workers or os.cpu_count() or 1, WarmSandbox(*config, **opts))
         client = Client(cluster)
     bar = new_bar()  # only once the workers are there: a failure to connect is not drawn as progress
     try:
@@ -380,16 +411,19 @@ def _run(assignments, jobs, workers, scheduler, config, progress, unconfined=Fal
             client.register_plugin(WarmSandbox(*config, **opts))
         n_workers = len(client.scheduler_info()["workers"])
         shared = {w: client.scatter(a, broadcast=True) for w, a in assignments.items()}  # once per worker
+        timeline.ready()
         # Longest first (by the solution's run time): no long notebook is left alone at the end.
         ordered = sorted(jobs, key=lambda j: -assignments[j.week].expected_seconds)
         todo = list(enumerate(ordered))[::-1]  # popped from the end: longest first
         by_future, running = {}, as_completed()
+        back_at = {}  # future key -> when it finished (this process may be busy writing another result then)
         waiting, ready = {}, []  # key -> packed jobs identical to the one in flight; results to yield
 
         def submit(packed, key, rank):
             options = {**opts, "environment": env, "pure": False, "retries": 1, "priority": -rank}
             future = client.submit(grade_task, shared[packed.week], packed, *config, **options)
             by_future[future] = (packed, key)
+            future.add_done_callback(lambda f: back_at.setdefault(f.key, time.monotonic()))
             running.add(future)
 
         def submit_next():
@@ -422,6 +456,7 @@ def _run(assignments, jobs, workers, scheduler, config, progress, unconfined=Fal
                     result = future.result()
                 except Exception as e:  # noqa: BLE001 - a worker died (killed, out of memory)
                     result = error_result(packed, f"the grading worker was lost ({type(e).__name__})")
+                timeline.done(result, back_at.pop(future.key, None))
                 _release_twins(cache, key, result, waiting, ready, submit)
             else:
                 break
@@ -432,6 +467,45 @@ def _run(assignments, jobs, workers, scheduler, config, progress, unconfined=Fal
         client.close()
         if cluster is not None:
             cluster.close()
+        gateway.close()
+
+
+# Sandbox switches a worker reads from its environment (grading/sandbox/layers.py): "" is unset.
+_SANDBOX_SWITCHES = ("COURSE_NO_BWRAP", "COURSE_NO_CGROUP", "COURSE_SANDBOX_TMP")
+
+
+def _local_cluster(n_workers, *plugins):
+    """``n_workers`` worker processes on this machine, each running ``plugins`` as it starts (WarmSandbox).
+
+    Two settings shorten the part of a session that one worker cannot share with another:
+
+    * the workers fork from a server that imported Dask once ("forkserver"), instead of
+      each starting an interpreter that imports it again: on two cores they no longer
+      compete for the CPU at the start, and they exit sooner at the end. The server lives
+      as long as this process, so each worker is given this process's environment now;
+    * a worker holds only the task it runs (worker-saturation 1.0): the next submission,
+      longest first, goes to the first worker that is free, never behind a task on a busy
+      one while the other worker idles at the end of the session.
+    """
+    import dask
+    from dask.distributed import LocalCluster
+
+    env = {**{k: "" for k in _SANDBOX_SWITCHES}, **os.environ}
+    settings = {
+        "distributed.worker.multiprocessing-method": "forkserver",
+        "distributed.scheduler.worker-saturation": 1.0,
+    }
+    with dask.config.set(settings):
+        return LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            memory_limit=0,
+            silence_logs=logging.ERROR,
+            plugins=set(plugins),
+            env=env,
+        )
 
 
 def _release_twins(cache, key, result, waiting, ready, submit):
@@ -466,15 +540,6 @@ def collect_results(course, week):
     return out
 
 
-def check_workers(workers):
-    """``workers`` is None (one per CPU), 0 (serial, in this process) or a positive count."""
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 0):
-        raise CourseError(
-            f"--workers must be 0 (grade in this process, one at a time) or a positive number, got {workers!r}"
-        )
-    return workers
-
-
 def check_scheduler_address(address, timeout=5.0):
     """``address`` when it names a Dask scheduler that accepts connections; else one CourseError line.
 
@@ -485,6 +550,8 @@ def check_scheduler_address(address, timeout=5.0):
     from urllib.parse import urlsplit
 
     shown = for_terminal(address, 200)
+    if address.startswith("gateway://"):  # needs the gateway's TLS credentials, which only its API gives
+        raise CourseError(f"--scheduler {shown} is a Dask Gateway cluster: use --gateway URL --cluster NAME")
     if not address.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
         raise CourseError(f"--scheduler expects an address like tcp://host:8786, got {shown}")
     if not address.startswith(("tcp://", "tls://")):

@@ -14,12 +14,12 @@ import pytest
 from grading.cli import build_parser, main
 from grading.collect.submissions import collect
 from grading.gradebook.store import export_csv, read_grades
-from tests.fixtures.scores import cell_scores, totals
 from grading.outputs.feedback import write_feedback
 from grading.outputs.report import summarize, write_report
 from grading.pipeline import collect_results, grade_week
 from tests.conftest import release_nb, submit
 from tests.fixtures import toy
+from tests.fixtures.scores import cell_scores, totals
 
 pytestmark = pytest.mark.slow
 W = toy.WEEK
@@ -56,6 +56,10 @@ def test_parallel_grading_equals_serial_grading(toy_course, tmp_path):
     }
     parallel = grade_week(toy_course, W, workers=2, force=True, progress=False)
     assert parallel.workers == 2 and len(parallel.graded) == len(serial.graded) == 4
+    # The sessions' timelines (benchmarks/grading.py): each submission graded once, after the start-up.
+    for session in (serial, parallel):
+        assert len(session.busy) == 4
+        assert all(session.startup <= start < end <= session.seconds for start, end in session.busy)
     assert cell_scores(toy_course, W) == serial_scores
     assert {
         s: [c["messages"] for c in r["notebooks"][W]["cells"]] for s, r in collect_results(toy_course, W).items()
@@ -66,6 +70,31 @@ def test_parallel_grading_equals_serial_grading(toy_course, tmp_path):
         "Z for 2 examples, 3 inputs, 2 units: It looks like you forgot to add the bias b.",
         "Z for a 5x4 batch and 3 units: It looks like you forgot to add the bias b.",
     ]
+
+
+def test_local_workers_fork_from_a_server_take_one_task_each_and_see_this_environment(monkeypatch, tmp_path):
+    """What shortens a local session's serial part (benchmarks/grading.py measures it), kept safe.
+
+    The workers fork from a server that imported Dask once, instead of each being spawned
+    by this process (and importing it again); a worker holds only the task it runs, so the
+    next submission goes to the first free worker. The server outlives a session, so each
+    worker must still see the sandbox switches as this process has them now, set or unset.
+    """
+    from dask.distributed import Client
+
+    from grading.pipeline import _local_cluster
+
+    seen = []
+    for value in (str(tmp_path), None):
+        if value:
+            monkeypatch.setenv("COURSE_SANDBOX_TMP", value)
+        else:
+            monkeypatch.delenv("COURSE_SANDBOX_TMP")
+        with _local_cluster(1) as cluster, Client(cluster) as client:
+            assert list(client.run(os.getppid).values()) != [os.getpid()]
+            assert client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.WORKER_SATURATION) == 1.0
+            seen += client.run(lambda: os.environ.get("COURSE_SANDBOX_TMP") or None).values()
+    assert seen == [str(tmp_path), None]
 
 
 def test_resume_skips_graded_and_regrades_changed_or_forced(toy_course):
