@@ -176,37 +176,55 @@ class Environment:
 
     def add_source(self, source, trusted=False):
         """Bind the top-level names of a cell (imports, defs, classes, assignments). Bad syntax: ignored."""
-        tree = parse_once(source)
-        if tree is not None:
-            self.add_tree(tree, trusted)
-        return tree
+        found = cell_bindings(source)
+        if found is None:
+            return None
+        imports, statements = found
+        for name, dotted in imports:
+            obj = resolve_path(dotted, self.roots)
+            self.bind(name, "obj" if obj is not None else "unknown", obj, trusted)
+            self.bind(name, "import", dotted, trusted)  # where the name came from
+        for name, node in statements:
+            self.bind(name, "node", node, trusted)
+        return parse_once(source)
 
-    def add_tree(self, tree, trusted=False):
-        for node in ast.walk(tree):  # imports anywhere, even inside functions (an over-approximation)
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                for name, dotted in import_bindings(node):
-                    obj = resolve_path(dotted, self.roots)
-                    self.bind(name, "obj" if obj is not None else "unknown", obj, trusted)
-                    self.bind(name, "import", dotted, trusted)  # where the name came from
-        for stmt in tree.body:
-            self._bind_statement(stmt, trusted)
 
-    def _bind_statement(self, stmt, trusted):
-        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            self.bind(stmt.name, "node", stmt, trusted)
-        elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and stmt.value is not None:
-            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-            for t in targets:
-                for n in ast.walk(t):
-                    if isinstance(n, ast.Name):
-                        self.bind(n.id, "node", stmt.value, trusted)
-        elif isinstance(stmt, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
-            for child in ast.iter_child_nodes(stmt):
-                if isinstance(child, ast.stmt):
-                    self._bind_statement(child, trusted)
-                elif isinstance(child, ast.ExceptHandler):
-                    for s in child.body:
-                        self._bind_statement(s, trusted)
+@functools.lru_cache(maxsize=512)
+def cell_bindings(source):
+    """What a cell binds, or None for bad syntax: ([(name, dotted import)], [(name, AST node)]).
+
+    Walked once per text: the grader builds one environment per exercise from the same cells.
+    Imports count anywhere, even inside functions (an over-approximation).
+    """
+    tree = parse_once(source)
+    if tree is None:
+        return None
+    imports = [
+        pair for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom)) for pair in import_bindings(n)
+    ]
+    statements = []
+    for stmt in tree.body:
+        _statement_bindings(stmt, statements)
+    return imports, statements
+
+
+def _statement_bindings(stmt, out):
+    """Append (name, node) for what a top-level statement binds, looking into if/try/with/for/while."""
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        out.append((stmt.name, stmt))
+    elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and stmt.value is not None:
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+        for t in targets:
+            for n in ast.walk(t):
+                if isinstance(n, ast.Name):
+                    out.append((n.id, stmt.value))
+    elif isinstance(stmt, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
+        for child in ast.iter_child_nodes(stmt):
+            if isinstance(child, ast.stmt):
+                _statement_bindings(child, out)
+            elif isinstance(child, ast.ExceptHandler):
+                for s in child.body:
+                    _statement_bindings(s, out)
 
 
 def import_bindings(node):
@@ -398,10 +416,9 @@ def analyze_cells(
     for src in trusted_sources:
         env.add_source(src, trusted=True)
     extra = [s for s in student_sources if env.add_source(s) is not None]
-    tree = parse_once(solution_source)
+    tree = env.add_source(solution_source)
     if tree is None:
         return []  # it cannot run either: the probes fail on their own
-    env.add_tree(tree)
     analysis = Analysis(forbidden, env, set(other_exercises) - set(exercise_names))
     start = [tree]
     for name in exercise_names:  # the student may rebind the exercise's name in another cell

@@ -58,6 +58,9 @@ def test_rewrite_handles_unicode_and_multiline_calls():
     out = rewrite(src, "w9_x_tests", "probe")
     assert "__course_probe__('w9_x_tests', 0, (f(z)))" in out
     compile(out, "cell", "exec")
+    # the actual value spans lines and has non-ASCII text before it on its line (columns are UTF-8 bytes)
+    src = "check_close('ß', g('é',\n      z), 1.0)\n"
+    assert "__course_probe__('w9_y_tests', 0, (g('é',\n      z)))" in rewrite(src, "w9_y_tests", "probe")
 
 
 def test_lint_accepts_the_toy_and_rejects_expected_values_from_student_code():

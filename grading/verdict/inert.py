@@ -16,6 +16,7 @@ and terminals APIs execute code. So the graded notebook keeps only:
 
 import base64
 import binascii
+import functools
 import re
 
 import nbformat
@@ -40,7 +41,13 @@ _INVISIBLE = re.compile(r"[\x00-\x20\x7f\\]")  # browsers drop these inside a sc
 
 def inert_markdown(source):
     """Student markdown that renders as formatted text only: no HTML, no links at all."""
-    text = source if isinstance(source, str) else ""
+    return _inert_markdown(source if isinstance(source, str) else "")
+
+
+@functools.lru_cache(maxsize=2048)
+def _inert_markdown(text):
+    """Cached: most markdown cells are the week's own text, the same in every submission, and
+    the check for links runs nbconvert's markdown parser."""
     text = _ENTITY.sub("&amp;", text)
     text = _TAG_OPEN.sub("&lt;", text)
     text = _escape_brackets(text)
