@@ -29,6 +29,19 @@ def copy_course(src, dst):
     return dst
 
 
+def released_course(root, week):
+    """A course folder at ``root`` holding one real week of this repository, released by nbgrader."""
+    from grading.authoring.release import release
+    from grading.course import Course
+
+    root.mkdir(parents=True)
+    shutil.copytree(REPO / "source" / week, root / "source" / week)
+    shutil.copy(REPO / "nbgrader_config.py", root)
+    course = Course.load(root)
+    release(course, week)
+    return course
+
+
 @pytest.fixture(scope="session")
 def toy_template(tmp_path_factory):
     from grading.authoring.release import release

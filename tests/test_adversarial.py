@@ -32,7 +32,6 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grading.course import Course
 from grading.demo import load_mistakes, student_notebook, typical_mistakes
 from grading.outputs.feedback import write_feedback
 from grading.outputs.report import write_report
@@ -41,6 +40,7 @@ from grading.sandbox.layers import Limits, detect
 from grading.verdict.notebook import cell_role
 from tests.adversarial.corpus import TESTS, WEEK, Context, cases
 from tests.adversarial.hostile import ordered_class
+from tests.conftest import released_course
 from tests.fixtures.scores import cell_scores
 from tests.test_pipeline import tree_digest
 
@@ -50,14 +50,7 @@ LIMITS = Limits(cell_seconds=20, notebook_seconds=150, memory_mb=768, cpu_second
 
 
 def make_course(root):
-    from grading.authoring.release import release
-
-    root.mkdir(parents=True)
-    shutil.copytree(REPO / "source" / WEEK, root / "source" / WEEK)
-    shutil.copy(REPO / "nbgrader_config.py", root)
-    course = Course.load(root)
-    release(course, WEEK)
-    return course
+    return released_course(root, WEEK)
 
 
 def solutions(course):

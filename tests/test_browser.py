@@ -21,10 +21,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grading.authoring.release import release
 from grading.course import Course
 from grading.edition.lab import command
 from grading.verdict.notebook import cell_role
+from tests.conftest import released_course
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 REPO = Path(__file__).resolve().parents[1]
@@ -87,12 +87,7 @@ def jupyter(course, instructor, log_name):
 def lab(tmp_path_factory):
     if CHROMIUM is None:
         pytest.fail("Debian's chromium is not installed (make test installs it: apt-get install chromium)")
-    root = tmp_path_factory.mktemp("lab") / "course"
-    root.mkdir()
-    shutil.copytree(REPO / "source" / WEEK, root / "source" / WEEK)
-    shutil.copy(REPO / "nbgrader_config.py", root)
-    course = Course.load(root)
-    release(course, WEEK)
+    course = released_course(tmp_path_factory.mktemp("lab") / "course", WEEK)
     with jupyter(course, instructor=False, log_name="jupyterlab.log") as (base, token):
         yield {"base": base, "token": token, "course": course}
 

@@ -11,7 +11,6 @@ Graded with the real pipeline, sandbox on, on week 1 (the fastest week).
 """
 
 import json
-import shutil
 from pathlib import Path
 
 import nbformat
@@ -19,10 +18,10 @@ import pytest
 
 from grading.collect.submissions import MAX_MEMBERS, MAX_UNZIPPED, collect
 from grading.collect.validate import MAX_CELLS, MAX_JSON_VALUES
-from grading.course import Course
 from grading.demo import student_notebook
 from grading.pipeline import collect_results, grade_week
 from grading.sandbox.layers import Limits
+from tests.conftest import released_course
 from tests.fixtures.scores import cell_scores
 from tests.test_adversarial import require_sandbox
 
@@ -34,16 +33,8 @@ LIMITS = Limits(cell_seconds=20, notebook_seconds=60, memory_mb=768, cpu_seconds
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
-    from grading.authoring.release import release
-
     require_sandbox()
-    root = tmp_path_factory.mktemp("redteam") / "course"
-    root.mkdir()
-    shutil.copytree(REPO / "source" / WEEK, root / "source" / WEEK)
-    shutil.copy(REPO / "nbgrader_config.py", root)
-    c = Course.load(root)
-    release(c, WEEK)
-    return c
+    return released_course(tmp_path_factory.mktemp("redteam") / "course", WEEK)
 
 
 def _submit(course, student, raw):
