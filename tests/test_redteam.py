@@ -11,7 +11,6 @@ Graded with the real pipeline, sandbox on, on week 1 (the fastest week).
 """
 
 import json
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -21,12 +20,11 @@ from grading.collect.validate import MAX_CELLS, MAX_JSON_VALUES
 from grading.demo import student_notebook
 from grading.pipeline import collect_results, grade_week
 from grading.sandbox.layers import Limits
-from tests.conftest import released_course
+from tests.conftest import released_course, submit
 from tests.fixtures.scores import cell_scores
 from tests.test_adversarial import require_sandbox
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[1]
 WEEK = "week1_linear_regression"
 LIMITS = Limits(cell_seconds=20, notebook_seconds=60, memory_mb=768, cpu_seconds=60, max_processes=64, max_output_mb=5)
 
@@ -37,21 +35,14 @@ def course(tmp_path_factory):
     return released_course(tmp_path_factory.mktemp("redteam") / "course", WEEK)
 
 
-def _submit(course, student, raw):
-    d = course.submitted(student, WEEK)
-    d.mkdir(parents=True)
-    (d / f"{WEEK}.ipynb").write_bytes(raw)
-    (d / "timestamp.txt").write_text("2026-02-01 12:00:00.000000 UTC")
-
-
 def test_notebooks_of_many_cells_or_values_are_refused_before_they_cost_the_grader(course):
     honest = student_notebook(course, WEEK, WEEK)
     doc = json.loads(nbformat.writes(honest))
     cells = dict(doc, cells=doc["cells"] + [{}] * 30_000)  # 150 kB: every cell is a full solution otherwise
     values = dict(doc, metadata={"pad": [{}] * (MAX_JSON_VALUES + 1)})  # 3 MB of "{},"
-    _submit(course, "many_cells", json.dumps(cells).encode())
-    _submit(course, "many_values", json.dumps(values).encode())
-    _submit(course, "honest", nbformat.writes(honest).encode())
+    submit(course, "many_cells", json.dumps(cells).encode(), WEEK)
+    submit(course, "many_values", json.dumps(values).encode(), WEEK)
+    submit(course, "honest", nbformat.writes(honest).encode(), WEEK)
     summary = grade_week(course, WEEK, workers=0, progress=False, limits=LIMITS)
     results = collect_results(course, WEEK)
     for student, word in (("many_cells", f"limit of {MAX_CELLS}"), ("many_values", f"{MAX_JSON_VALUES} allowed")):
