@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from course_lib import nn
 from course_lib.gradcheck import check_model_gradients, numerical_gradient, rel_error
+from tests.fixtures.padding import keras_same_pads
 
 settings.register_profile("conv", deadline=None, max_examples=25, derandomize=True)
 settings.load_profile("conv")
@@ -18,12 +19,6 @@ seeds = st.integers(0, 2**31 - 1)
 
 
 # ----- independent reference implementations (loops, written from the definitions) -----
-def keras_same_pads(n, k, s):
-    """TensorFlow's rule: ceil(n/s) outputs, total padding split with the extra one after."""
-    total = max((math.ceil(n / s) - 1) * s + k - n, 0)
-    return total // 2, total - total // 2
-
-
 def naive_conv(X, W, b, s, padding):
     m, h, w, c_in = X.shape
     kh, kw, _, c_out = W.shape

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from course_lib import nn
+from tests.fixtures.padding import keras_same_pads
 
 EPS_FD = 1e-6
 
@@ -45,12 +46,6 @@ def close(a, b, tol=1e-7):
     assert a.shape == b.shape, (a.shape, b.shape)
     scale = max(1e-8, float(np.max(np.abs(a) + np.abs(b), initial=0.0)))
     assert float(np.max(np.abs(a - b), initial=0.0)) / scale < tol
-
-
-def tf_same_pads(n, k, s):
-    """Keras/TensorFlow 'same': ceil(n/s) outputs, the odd padding row after (bottom/right)."""
-    total = max((math.ceil(n / s) - 1) * s + k - n, 0)
-    return total // 2, total - total // 2
 
 
 def torch_conv2d(x, w, b, stride, pads):
@@ -121,7 +116,7 @@ def test_conv_forward_equals_torch_conv2d_in_its_own_layout(case):
     m, h, w, c_in, c_out, kh, kw, s, padding = case
     rng = np.random.default_rng(sum(case[:-1]))
     X, W, b = rng.normal(size=(m, h, w, c_in)), rng.normal(size=(kh, kw, c_in, c_out)), rng.normal(size=c_out)
-    pads = (tf_same_pads(h, kh, s), tf_same_pads(w, kw, s)) if padding == "same" else ((0, 0), (0, 0))
+    pads = (keras_same_pads(h, kh, s), keras_same_pads(w, kw, s)) if padding == "same" else ((0, 0), (0, 0))
     Z, _ = nn.conv_forward(X, W, b, (s, s), padding)
     close(nchw(Z), torch_conv2d(nchw(X), oihw(W), b, s, pads), 1e-12)
     expected = [math.ceil(n / s) if padding == "same" else (n - k) // s + 1 for n, k in ((h, kh), (w, kw))]
@@ -413,7 +408,7 @@ def test_he_and_glorot_variances_use_torchs_fans(shape):
 # ----- a whole Sequential: backprop and one fit step against peers --------------------
 def _reference_convnet_loss(X, labels, W1, b1, W2, b2):
     """relu(conv 'same', stride 2) → max_pool 2 → flatten (channels-last order) → softmax CE mean."""
-    pads = (tf_same_pads(X.shape[1], 3, 2), tf_same_pads(X.shape[2], 3, 2))
+    pads = (keras_same_pads(X.shape[1], 3, 2), keras_same_pads(X.shape[2], 3, 2))
     Z = np.maximum(torch_conv2d(nchw(X), oihw(W1), b1, 2, pads), 0.0)
     P, _ = torch_max_pool2d(Z, 2, 2)
     F = P.transpose(0, 2, 3, 1).reshape(len(X), -1)  # Keras's Flatten of (m, h, w, c)
