@@ -20,6 +20,7 @@ gateway's address (without any user:password@ in it), the auth type and the clus
 import asyncio
 import contextlib
 import socket
+import sys
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -178,10 +179,14 @@ def check_gateway(target, timeout=ASK_SECONDS):
 
 @contextlib.contextmanager
 def gateway_client(target, log=None):
-    """A ``distributed.Client`` of the target's cluster; a cluster started here is shut down on exit."""
+    """A ``distributed.Client`` of the target's cluster; a cluster started here is shut down on exit.
+
+    ``log`` (default: stderr) gets the warnings: a cluster that could not be shut down is never silent.
+    """
     from dask.distributed import Client
     from dask_gateway import Gateway
 
+    log = log or (lambda msg: print(msg, file=sys.stderr))
     gateway = Gateway(target.address, auth=_auth(target))
     name, ours = target.cluster, target.cluster is None
     try:
@@ -217,8 +222,8 @@ def _stop(gateway, name, log):
     try:
         gateway.stop_cluster(name)
     except Exception as e:  # noqa: BLE001 - say so, but never hide what happened while grading
-        if log:
-            log(f"WARNING: could not shut down the Gateway cluster {name} ({type(e).__name__}): stop it by hand")
+        shown = for_terminal(name, 100)  # the gateway's text
+        log(f"WARNING: could not shut down the Gateway cluster {shown} ({type(e).__name__}): stop it by hand")
 
 
 def _wait_running(gateway, name):
@@ -242,5 +247,4 @@ def _wait_for_workers(client, target, log):
         n = len(client.scheduler_info()["workers"])
         if not n:
             raise CourseError(f"the {target.describe()} started no worker in {START_SECONDS} s") from None
-        if log:
-            log(f"WARNING: only {n} of {target.workers} Gateway workers started in {START_SECONDS} s")
+        log(f"WARNING: only {n} of {target.workers} Gateway workers started in {START_SECONDS} s")

@@ -12,7 +12,6 @@ import importlib.metadata
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -57,12 +56,6 @@ c.Backend.cluster_options = Options(Bool("other_numpy", default=False), handler=
 """
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def spawned_by(port):
     """Pids of the schedulers and workers the gateway on ``port`` started (they carry its API's URL)."""
     mark = f"DASK_GATEWAY_API_URL=http://127.0.0.1:{port}/api".encode()
@@ -80,7 +73,7 @@ def gateway(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("gateway")
     (workdir / "other_numpy.py").write_text(dist.PRELOAD)
     (workdir / "clusters").mkdir()
-    api, port, password = free_port(), free_port(), secrets.token_urlsafe(16)
+    api, port, password = closed_port(), closed_port(), secrets.token_urlsafe(16)
     fields = {"api": api, "port": port, "password": password, "clusters": str(workdir / "clusters")}
     config = CONFIG.format(**fields, dask=str(BINDIR / "dask"), preload=str(workdir / "other_numpy.py"))
     (workdir / "config.py").write_text(config)
@@ -211,14 +204,13 @@ def _refused(course, capsys, *args, password=None):
     """The one stderr line of a `course grade` that refuses at once, having written nothing (run in this process)."""
     before = _course_files(course)
     config = {"gateway.auth.type": "basic", "gateway.auth.kwargs.password": password} if password else {}
-    t = time.monotonic()
     with dask.config.set(config):
         try:
             code = main(["--course", str(course.root), "grade", W, "--quiet", *args])
         except SystemExit as e:  # argparse's usage errors
             code = e.code
     out, err = capsys.readouterr()
-    assert code == 2 and time.monotonic() - t < 30 and not out, (code, out, err)
+    assert code == 2 and not out, (code, out, err)
     assert _course_files(course) == before and not (course.root / "autograded").exists()
     return one_line(err)
 
@@ -263,3 +255,53 @@ def test_without_dask_gateway_installed_the_gateway_option_is_one_line(toy_cours
     monkeypatch.setitem(sys.modules, "dask_gateway", None)  # `import dask_gateway` raises ImportError
     line = _refused(toy_course, capsys, "--gateway", address, password=password)
     assert "needs the dask-gateway client" in line and "pip install dask-gateway" in line
+
+
+def test_a_new_cluster_that_cannot_be_shut_down_is_a_warning_even_without_a_log(monkeypatch, capsys):
+    """grade and doctor pass no log: the warning still reaches stderr, its cluster name escaped."""
+    import dask.distributed
+    import dask_gateway
+
+    from grading import gateway as gw
+
+    class Report:
+        status = type("S", (), {"name": "RUNNING"})()
+        scheduler_address, security = "gateway://x", None
+
+    class FakeGateway:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def submit(self):
+            return "evil\x1b]0;owned\x07name"
+
+        def get_cluster(self, name):
+            return Report()
+
+        def scale_cluster(self, name, n):
+            pass
+
+        def stop_cluster(self, name):
+            raise RuntimeError("the gateway went away")
+
+    class FakeClient:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def wait_for_workers(self, n, timeout):
+            pass
+
+    monkeypatch.setattr(gw, "_auth", lambda target: None)
+    monkeypatch.setattr(dask_gateway, "Gateway", FakeGateway)
+    monkeypatch.setattr(dask.distributed, "Client", FakeClient)
+    with gw.gateway_client(parse_target("http://127.0.0.1:1")):
+        pass
+    err = capsys.readouterr().err
+    assert "WARNING: could not shut down the Gateway cluster" in err and "stop it by hand" in err
+    assert "\x1b" not in err and "\x07" not in err
