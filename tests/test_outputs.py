@@ -272,6 +272,18 @@ def test_student_markdown_keeps_its_formatting_and_reads_the_same():
     assert "[docs](" in html and html.count("<a ") == 1  # the link reads as text; the bare address is linked
 
 
+def test_a_long_student_markdown_is_made_inert_but_not_kept_for_later_submissions():
+    from grading.verdict.inert import _inert_markdown
+
+    long = "<script>x</script> [a](javascript:b) " + "word " * 20_000  # 100 KB, over what is cached
+    _inert_markdown.cache_clear()
+    safe = inert_markdown(long)
+    assert "<script" not in safe and "javascript:" not in safe and safe == inert_markdown(long)
+    assert _inert_markdown.cache_info().currsize == 0  # a worker keeps no submission's long text
+    inert_markdown("# Week 1")
+    assert _inert_markdown.cache_info().currsize == 1  # the week's own short cells are still cached
+
+
 def test_outputs_keep_only_text_and_real_images():
     png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg=="
     out = inert_output(

@@ -39,9 +39,15 @@ _MATH = re.compile(r"(\$\$.+?\$\$|\$[^$\n]+?\$)", re.DOTALL)
 _INVISIBLE = re.compile(r"[\x00-\x20\x7f\\]")  # browsers drop these inside a scheme; markdown drops "\"
 
 
+# The week's own cells are a few KB; a longer text is the student's own and is not kept:
+# a worker grades many submissions, and each may hold 100 MB of markdown.
+_CACHED_CHARS = 64 * 1024
+
+
 def inert_markdown(source):
     """Student markdown that renders as formatted text only: no HTML, no links at all."""
-    return _inert_markdown(source if isinstance(source, str) else "")
+    text = source if isinstance(source, str) else ""
+    return _inert_markdown(text) if len(text) <= _CACHED_CHARS else _inert_markdown.__wrapped__(text)
 
 
 @functools.lru_cache(maxsize=2048)
