@@ -159,6 +159,23 @@ def forbidden_objects(targets):
     return out, roots
 
 
+# A worker grades many submissions: the course's own cells are a few KB, and a longer text is
+# a student's own, worked on each time and never kept for the next submission.
+_CACHED_CHARS = 64 * 1024
+
+
+def _memo_short(fn):
+    """``fn(source)``, remembered for the 512 latest texts of at most _CACHED_CHARS characters."""
+    cached = functools.lru_cache(maxsize=512)(fn)
+
+    @functools.wraps(fn)
+    def call(source):
+        return cached(source) if len(source) <= _CACHED_CHARS else fn(source)
+
+    call.cache_clear = cached.cache_clear
+    return call
+
+
 # ----- the walk -------------------------------------------------------------------
 class Environment:
     """What a global name may be bound to: objects, and code (AST nodes) that produce it."""
@@ -189,7 +206,7 @@ class Environment:
         return parse_once(source)
 
 
-@functools.lru_cache(maxsize=512)
+@_memo_short
 def cell_bindings(source):
     """What a cell binds, or None for bad syntax: ([(name, dotted import)], [(name, AST node)]).
 
@@ -388,7 +405,7 @@ class Analysis:
         return False
 
 
-@functools.lru_cache(maxsize=512)
+@_memo_short
 def parse_once(source):
     """A cell's syntax tree, or None for bad syntax. The grader checks every exercise against every
     cell, so each text is parsed once; the trees are only read, never changed."""
@@ -434,7 +451,7 @@ def analyze_cells(
     return analysis.findings
 
 
-@functools.lru_cache(maxsize=512)
+@_memo_short
 def top_level_indirect(source):
     """Indirect-tool findings in a cell's top-level code (function bodies are not looked into).
 

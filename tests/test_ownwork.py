@@ -579,3 +579,16 @@ def test_corpus_delegations_are_real_code():
         for src in [*delegating.values(), extra, *(s for s in honest.values() if s)]:
             ast.parse(textwrap.dedent(src))
     assert np  # numpy is used by the corpus cells at grading time
+
+
+def test_a_long_cell_is_parsed_but_not_kept_for_later_submissions():
+    """A worker grades many submissions: the course's cells are remembered, a huge student cell is not."""
+    from course_lib import ownwork
+
+    short, long = "y = 2\n", "x = 1\n" + "#" * (70 * 1024) + "\n"
+    assert ownwork.parse_once(short) is ownwork.parse_once(short)
+    assert ownwork.parse_once(long) is not None
+    assert ownwork.parse_once(long) is not ownwork.parse_once(long)  # parsed each time
+    imports, statements = ownwork.cell_bindings(long)
+    assert imports == [] and [name for name, _node in statements] == ["x"]
+    assert ownwork.cell_bindings(long) is not ownwork.cell_bindings(long)
