@@ -82,7 +82,6 @@ class ResultCache:
         self.enabled = enabled
         self._results = {}
         self._trusted = {}  # id(assignment) -> (assignment, its digest): hashed once per week
-        self.hits = 0
 
     def key(self, assignment, job, config, environment):
         """``cache_key`` of ``job``, or None when this cache is off (--no-cache)."""
@@ -98,7 +97,6 @@ class ResultCache:
         """This student's result from a stored one with ``key``, or None."""
         if not self.enabled or key is None or key not in self._results:
             return None
-        self.hits += 1
         return reuse(self._results[key], job)
 
     def put(self, key, result):
