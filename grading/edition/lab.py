@@ -15,9 +15,9 @@ Each mode gets its own Jupyter config and settings directory under
 
 import json
 import os
-import shutil
-import sys
 from pathlib import Path
+
+from .student_lab import jupyter_lab
 
 INSTRUCTOR_ONLY = [
     "@jupyter/nbgrader:create-assignment",
@@ -84,20 +84,8 @@ def fill_work(course):
 def command(course, instructor=False, port=None, no_browser=False, token=None):
     """(argv, env) that start JupyterLab in the chosen mode."""
     extra_env, root = prepare(course, instructor)
-    env = dict(os.environ, **extra_env)
-    bindir = os.path.dirname(sys.executable)
-    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
-    jupyter = shutil.which("jupyter", path=env["PATH"]) or "jupyter"
-    argv = [jupyter, "lab", f"--ServerApp.root_dir={root}"]
-    if port:
-        argv.append(f"--ServerApp.port={port}")
-    if no_browser:
-        argv.append("--no-browser")
-    if token is not None:
-        argv.append(f"--IdentityProvider.token={token}")
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        argv.append("--allow-root")  # containers and CI machines often run as root
-    return argv, env
+    options = [f"--IdentityProvider.token={token}"] if token is not None else []
+    return jupyter_lab(root, extra_env, port, no_browser, options)
 
 
 def run_lab(course, instructor=False, port=None, no_browser=False):

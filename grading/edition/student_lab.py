@@ -33,21 +33,26 @@ def fill():
 def command(port=None, no_browser=False):
     """(argv, env) that start JupyterLab with this course's student settings."""
     config = ROOT / ".jupyter"
-    env = dict(
-        os.environ,
-        JUPYTER_CONFIG_DIR=str(config),
-        JUPYTERLAB_SETTINGS_DIR=str(config / "lab" / "user-settings"),
-        JUPYTER_PREFER_ENV_PATH="1",
-    )
+    env = {
+        "JUPYTER_CONFIG_DIR": str(config),
+        "JUPYTERLAB_SETTINGS_DIR": str(config / "lab" / "user-settings"),
+        "JUPYTER_PREFER_ENV_PATH": "1",
+    }
+    return jupyter_lab(ROOT / "work", env, port, no_browser)
+
+
+def jupyter_lab(root, extra_env, port=None, no_browser=False, options=()):
+    """(argv, env) that start this Python's JupyterLab in ``root`` (also used by the instructor's `course lab`)."""
+    env = dict(os.environ, **extra_env)
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     jupyter = shutil.which("jupyter", path=env["PATH"]) or "jupyter"
-    argv = [jupyter, "lab", f"--ServerApp.root_dir={ROOT / 'work'}"]
+    argv = [jupyter, "lab", f"--ServerApp.root_dir={root}", *options]
     if port:
         argv.append(f"--ServerApp.port={port}")
     if no_browser:
         argv.append("--no-browser")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
-        argv.append("--allow-root")  # containers often run as root
+        argv.append("--allow-root")  # containers and CI machines often run as root
     return argv, env
 
 
