@@ -53,6 +53,26 @@ def test_the_containerfile_installs_bubblewrap_and_the_project_with_the_clients_
     assert entry[-2:] == ["dask", "worker"]
 
 
+def dask_env(settings):
+    """Dask's environment variables for {dotted key: value} (DASK_A__B_C for a.b-c; booleans as Python writes them)."""
+    return {"DASK_" + k.upper().replace(".", "__").replace("-", "_"): str(v) for k, v in settings.items()}
+
+
+def test_the_image_and_the_lab_recipe_quiet_dask_as_the_local_cluster_does():
+    """Remote workers and schedulers get the settings that made 2 local workers scale (benchmarks/grading.py)."""
+    from grading.pipeline import QUIET_DASK
+
+    want = dask_env(QUIET_DASK)
+    assert len(want) == 3
+    env = dict(
+        pair.split("=", 1) for k, a in instructions(DEPLOY / "Containerfile") if k == "ENV" for pair in a.split()
+    )
+    assert {k: env.get(k) for k in want} == want
+    docs = (REPO / "docs" / "cluster.md").read_text()
+    lab = docs[docs.index("## Lab machines") : docs.index("## Kubernetes")]
+    assert all(f"{k}={v}" in lab for k, v in want.items()), lab
+
+
 def test_the_image_refuses_pins_for_another_python(tmp_path):
     """The Containerfile's own check, run here on `course doctor --pins` output: same Python passes, other fails."""
     install = next(a for k, a in instructions(DEPLOY / "Containerfile") if k == "RUN" and "pip install" in a)
