@@ -314,7 +314,7 @@ def simulate(course, tmp, measured, client, overhead, n, task_seconds, worker_co
                 assert graded == len(subs), [s.table() for s in out.values()]
                 return time.perf_counter() - t
 
-            # The session's fixed cost (six weeks' references, scatter) from a small run first.
+            # The session's fixed cost (six weeks' references, given to the workers) from a small run first.
             t_small = run(small)
             tasks_small = [(sleeps[w], client[w]["pack"] + client[w]["write"]) for _, w in small]
             start = t_small - predict(tasks_small, workers, overhead, 0.0)[0]

@@ -24,13 +24,21 @@ import time
 import traceback
 from dataclasses import dataclass, field
 
-from .collect.cache import ResultCache
+from .collect.cache import ResultCache, Twins
 from .course import CourseError, check_workers
 from .gateway import GatewayTarget, check_gateway, gateway_client
 from .gradebook.store import describe_lateness, ensure_assignment, record, record_error, writing_session
 from .sandbox.kernels import LazyFactory
 from .sandbox.layers import Limits, detect
-from .sandbox.worker import WarmSandbox, close_worker_factory, environment, error_result, grade_task
+from .sandbox.worker import (
+    WarmSandbox,
+    WeekBundles,
+    close_worker_factory,
+    environment,
+    error_result,
+    grade_held_task,
+    grade_task,
+)
 from .text import for_terminal
 from .verdict.grade import Job, build_assignment, error_reason, pack, submission_hash
 from .verdict.notebook import NotebookError
@@ -394,6 +402,7 @@ def _run(assignments, jobs, workers, scheduler, config, progress, unconfined=Fal
         return
     from dask.distributed import Client, as_completed
 
+    weeks = WeekBundles(assignments.values())  # every worker is given the weeks once, as it joins
     cluster, gateway = None, contextlib.ExitStack()
     if isinstance(scheduler, GatewayTarget):  # a cluster started here is shut down when grading ends
         client = gateway.enter_context(gateway_client(scheduler))
@@ -403,28 +412,21 @@ def _run(assignments, jobs, workers, scheduler, config, progress, unconfined=Fal
         except OSError as e:
             raise CourseError(f"cannot connect to the Dask scheduler at {for_terminal(scheduler, 200)} ({e})") from None
     else:
-        cluster = _local_cluster(workers or os.cpu_count() or 1, WarmSandbox(*config, **opts))
+        cluster = _local_cluster(workers or os.cpu_count() or 1, WarmSandbox(*config, **opts), weeks)
         client = Client(cluster)
     bar = new_bar()  # only once the workers are there: a failure to connect is not drawn as progress
     try:
         if scheduler:
             client.register_plugin(WarmSandbox(*config, **opts))
+            client.register_plugin(weeks)
         n_workers = len(client.scheduler_info()["workers"])
-        shared = {w: client.scatter(a, broadcast=True) for w, a in assignments.items()}  # once per worker
         timeline.ready()
         # Longest first (by the solution's run time): no long notebook is left alone at the end.
         ordered = sorted(jobs, key=lambda j: -assignments[j.week].expected_seconds)
         todo = list(enumerate(ordered))[::-1]  # popped from the end: longest first
         by_future, running = {}, as_completed()
         back_at = {}  # future key -> when it finished (this process may be busy writing another result then)
-        waiting, ready = {}, []  # key -> packed jobs identical to the one in flight; results to yield
-
-        def submit(packed, key, rank):
-            options = {**opts, "environment": env, "pure": False, "retries": 1, "priority": -rank}
-            future = client.submit(grade_task, shared[packed.week], packed, *config, **options)
-            by_future[future] = (packed, key)
-            future.add_done_callback(lambda f: back_at.setdefault(f.key, time.monotonic()))
-            running.add(future)
+        twins, ready = Twins(cache), []  # submissions identical to one in flight; results to yield
 
         def submit_next():
             """Read the next submission here (the client) and send it, as bytes, with its task."""
@@ -433,15 +435,15 @@ def _run(assignments, jobs, workers, scheduler, config, progress, unconfined=Fal
             key = cache.key(assignments[job.week], packed, config, env)
             if (hit := cache.get(key, packed)) is not None:
                 ready.append(hit)
-            elif key in waiting:
-                waiting[key].append(packed)  # graded once, when its twin in flight comes back
-            else:
-                if key is not None:
-                    waiting[key] = []
-                submit(packed, key, rank)
+            elif not twins.wait(key, packed):  # a twin waits, without its bytes, for the one in flight
+                options = {**opts, "environment": env, "pure": False, "retries": 1, "priority": -rank}
+                future = client.submit(grade_held_task, weeks.digest[packed.week], packed, *config, **options)
+                by_future[future] = (packed, key)
+                future.add_done_callback(lambda f: back_at.setdefault(f.key, time.monotonic()))
+                running.add(future)
 
         def held():
-            return len(by_future) + len(ready) + sum(map(len, waiting.values()))
+            return len(by_future) + len(ready)
 
         while True:
             # A few tasks per worker in flight, not the whole class: the submissions' bytes wait here, on disk.
@@ -457,13 +459,18 @@ def _run(assignments, jobs, workers, scheduler, config, progress, unconfined=Fal
                 except Exception as e:  # noqa: BLE001 - a worker died (killed, out of memory)
                     result = error_result(packed, f"the grading worker was lost ({type(e).__name__})")
                 timeline.done(result, back_at.pop(future.key, None))
-                _release_twins(cache, key, result, waiting, ready, submit)
+                reused, again = twins.back(key, result)
+                ready += reused
+                todo.extend((0, job) for job in reversed(again))  # next, before the rest
             else:
                 break
             bar.update(1)
             yield result, n_workers
     finally:
         bar.close()
+        if scheduler:  # the weeks leave the cluster with this session
+            with contextlib.suppress(Exception):  # a cluster that is gone took them along
+                client.unregister_worker_plugin(weeks.name)
         client.close()
         if cluster is not None:
             cluster.close()
@@ -484,7 +491,7 @@ _SANDBOX_SWITCHES = ("COURSE_NO_BWRAP", "COURSE_NO_CGROUP", "COURSE_SANDBOX_TMP"
 
 
 def _local_cluster(n_workers, *plugins):
-    """``n_workers`` worker processes on this machine, each running ``plugins`` as it starts (WarmSandbox).
+    """``n_workers`` worker processes on this machine, each running ``plugins`` as it starts (WarmSandbox, WeekBundles).
 
     Two settings shorten the part of a session that one worker cannot share with another:
 
@@ -519,16 +526,6 @@ def _local_cluster(n_workers, *plugins):
             plugins=set(plugins),
             env=env,
         )
-
-
-def _release_twins(cache, key, result, waiting, ready, submit):
-    """The first of identical submissions is back: its twins reuse it, or the next is graded on its own."""
-    twins = waiting.pop(key, [])
-    if cache.put(key, result):
-        ready.extend(cache.get(key, twin) for twin in twins)
-    elif twins:  # not reusable (an error, a timeout): the next twin is graded, the others wait for it
-        waiting[key] = twins[1:]
-        submit(twins[0], key, 0)
 
 
 def _in_process(assignment, job, config, opts, env):

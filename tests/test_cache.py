@@ -7,7 +7,7 @@ import pytest
 
 import grading.verdict.grade
 from grading.cli import build_parser
-from grading.collect.cache import ResultCache, cache_key, reusable
+from grading.collect.cache import ResultCache, Twins, cache_key, reusable
 from grading.course import Course
 from grading.pipeline import collect_results, grade_week
 from grading.sandbox.layers import Limits
@@ -108,6 +108,22 @@ def test_identical_submissions_in_parallel_are_graded_once_with_equal_scores(toy
     assert {s: r["student"] for s, r in results.items()} == {s: s for s in results}
 
 
+def test_identical_timeouts_are_each_graded_on_their_own_in_parallel(toy_course):
+    """A timeout depends on the machine, not the bytes: no twin inherits it, and none waits for another."""
+    slow = toy.solved(release_nb(toy_course), sigmoid="import time\ntime.sleep(60)")
+    for student in ("ann", "ben", "cid"):
+        submit(toy_course, student, slow)
+    summary = grade_week(toy_course, W, workers=2, progress=False, limits=Limits(cell_seconds=2))
+    assert len(summary.graded) == 3
+    results = collect_results(toy_course, W)
+    assert sorted(results) == ["ann", "ben", "cid"]
+    assert not any(r.get("reused_from_identical") for r in results.values())
+    assert {r["notebooks"][W]["run_status"] for r in results.values()} == {"timeout"}
+    assert all(r["seconds"] >= 2 for r in results.values())  # each one ran into the limit itself
+    first, (b0, b1), (c0, c1) = sorted(summary.busy)
+    assert b0 < c1 and c0 < b1  # the two twins ran side by side, once the first was back
+
+
 # ----- the key and what is kept ------------------------------------------------------
 @pytest.fixture
 def packed_blank(toy_course):
@@ -187,6 +203,49 @@ def test_a_reused_result_is_the_new_students_own(packed_blank):
     bob["notebooks"][W]["cells"][0]["points"] = 42.0  # nor does the store change with a copy handed out
     assert cache.get("k", job)["notebooks"][W]["cells"][0]["points"] == 1.0
     assert json.dumps(bob)  # stored as JSON by the pipeline
+
+
+def twin_of(job, student):
+    """``job`` handed in by ``student``: the same bytes, their own hash and time."""
+    parcel = dataclasses.replace(job.parcel, timestamp=f"2026-01-0{len(student)} 09:00:00.000000 UTC")
+    return dataclasses.replace(job, student=student, folder=f"submitted/{student}/{W}", parcel=parcel)
+
+
+def test_twins_wait_without_their_bytes_and_each_gets_its_own_copy(packed_blank):
+    """Seven blank releases behind the one in flight cost no place among the tasks and hold no files."""
+    assignment, job = packed_blank
+    cache = ResultCache()
+    twins = Twins(cache)
+    key = cache.key(assignment, job, CONFIG, environment())
+    assert twins.wait(key, job) is False  # the first is graded
+    names = [f"s{i}" for i in range(7)]
+    assert all(twins.wait(key, twin_of(job, s)) for s in names)
+    assert job.parcel.submission is not None  # the one in flight still has its bytes
+    held = twins._waiting[key]
+    assert [t.student for t in held] == names and all(t.parcel.submission is None for t in held)
+    assert twins.wait(None, twin_of(job, "nokey")) is False  # no key (--no-cache, unreadable): graded
+    reused, again = twins.back(key, graded_result(job))
+    assert again == [] and [r["student"] for r in reused] == names
+    assert [r["timestamp"] for r in reused] == [t.parcel.timestamp for t in held]
+    assert all(r["reused_from_identical"] for r in reused)
+    assert twins.wait(key, twin_of(job, "late")) is False  # nothing in flight now: the cache answers
+
+
+def test_twins_of_a_result_that_cannot_be_reused_are_all_graded_on_their_own(packed_blank):
+    """A timeout depends on the machine: every twin runs again, in parallel, none waiting for another."""
+    assignment, job = packed_blank
+    cache = ResultCache()
+    twins = Twins(cache)
+    key = cache.key(assignment, job, CONFIG, environment())
+    twins.wait(key, job)
+    for s in ("ann", "ben", "cid"):
+        twins.wait(key, twin_of(job, s))
+    reused, again = twins.back(key, graded_result(job, run_status="timeout"))
+    assert reused == [] and [j.student for j in again] == ["ann", "ben", "cid"]
+    assert all(j.parcel is None and j.folder.endswith(j.student + "/" + W) for j in again)  # read again
+    repacked = [twin_of(job, j.student) for j in again]
+    assert [twins.wait(key, j) for j in repacked] == [False, False, False]  # all three go out at once
+    assert twins.back(key, graded_result(job)) == ([], [])
 
 
 def test_no_cache_flag_reaches_the_pipeline():

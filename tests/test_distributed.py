@@ -172,6 +172,14 @@ def test_workers_that_cannot_see_the_course_folder_grade_exactly_like_serial(
             assert set(c.run(os.path.exists, str(toy_course.root)).values()) == {False}
             assert all(v == [] for v in c.run(os.listdir, str(hidden)).values())  # an empty tmpfs
         summary = grade_week(toy_course, W, scheduler=address, force=True, progress=False)
+
+        def weeks_held():  # defined here: it travels by value to workers that cannot import tests/
+            from grading.sandbox import worker
+
+            return len(worker._WEEKS)
+
+        with Client(address, timeout="60s") as c:  # the week left the workers with the session
+            assert list(c.run(weeks_held).values()) == [0, 0]
     assert toy_course.root.is_dir() and str(hidden) not in Path("/proc/self/mountinfo").read_text()  # host untouched
     assert summary.workers == 2 and len(summary.graded) == 6 and not summary.errors and not summary.failed
     assert cell_scores(toy_course, W) == serial_scores

@@ -105,6 +105,42 @@ def test_local_workers_fork_from_a_server_take_one_task_each_and_see_this_enviro
     assert seen == [str(tmp_path), None]
 
 
+def test_every_worker_is_given_the_weeks_once_even_one_that_joins_later_and_they_leave_with_the_plugin():
+    """Tasks name their week by digest (no Dask data dependency, so any free worker takes the next one)."""
+    from types import SimpleNamespace
+
+    from dask.distributed import Client
+
+    import grading.sandbox.worker as worker
+    from grading.collect.cache import assignment_digest
+    from grading.pipeline import _local_cluster
+    from grading.sandbox.worker import WeekBundles, grade_held_task
+    from grading.verdict.grade import Job
+
+    week1 = SimpleNamespace(week="week1", notebooks={"week1": "spec 1"}, source_files={"data.csv": b"1,2"})
+    week2 = SimpleNamespace(week="week2", notebooks={"week2": "spec 2"}, source_files={})
+    d1, d2 = assignment_digest(week1), assignment_digest(week2)
+    both, second = WeekBundles([week1, week2]), WeekBundles([week2])  # two sessions on one cluster
+    assert both.digest == {"week1": d1, "week2": d2} and both.name != second.name
+
+    def held():
+        return sorted((d, h[0].week, h[1]) for d, h in worker._WEEKS.items())
+
+    with _local_cluster(1) as cluster, Client(cluster) as client:
+        client.register_plugin(both)
+        client.register_plugin(second)
+        cluster.scale(2)
+        client.wait_for_workers(2)
+        want = sorted([(d1, "week1", 1), (d2, "week2", 2)])
+        assert list(client.run(held).values()) == [want, want]  # the late worker too
+        client.unregister_worker_plugin(both.name)
+        assert list(client.run(held).values()) == [[(d2, "week2", 1)]] * 2  # still held by the other session
+        client.unregister_worker_plugin(second.name)
+        assert list(client.run(held).values()) == [[], []]
+    lost = grade_held_task("0" * 64, Job("ann", "week1", "submitted/ann/week1"), None, True, environment={})
+    assert (lost["student"], lost["status"]) == ("ann", "error") and "was not given the week" in lost["reason"]
+
+
 def test_resume_skips_graded_and_regrades_changed_or_forced(toy_course):
     class_of_students(toy_course)
     grade_week(toy_course, W, workers=0, progress=False)

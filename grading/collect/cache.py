@@ -25,6 +25,7 @@ reused: the next identical submission is graded on its own.
 """
 
 import copy
+import dataclasses
 import hashlib
 import json
 import pickle
@@ -118,3 +119,39 @@ def reuse(result, job):
     out["seconds"] = 0.0  # nothing ran for this student
     out["reused_from_identical"] = True
     return out
+
+
+class Twins:
+    """Submissions that wait for an identical one in flight (same key), for one session.
+
+    A waiting twin is held without its files (who handed it in, and when, is all that
+    reusing a result needs), so any number of them costs the client almost nothing and
+    none of them takes a place among the tasks in flight. When the result is back, the
+    twins get a copy of it; when it cannot be reused (a timeout, a lost worker), every
+    twin goes back to be graded on its own, in parallel like any other submission.
+    """
+
+    def __init__(self, cache):
+        self.cache = cache
+        self._waiting = {}  # key -> twins (without their files) of the one in flight
+        self._alone = set()  # keys whose result could not be reused: each twin is graded on its own
+
+    def wait(self, key, packed):
+        """True if ``packed`` now waits for its twin in flight; False: grade it (its own twins will wait)."""
+        if key is None or key in self._alone:
+            return False
+        if key in self._waiting:
+            parcel = dataclasses.replace(packed.parcel, submission=None)  # the bytes equal the twin's
+            self._waiting[key].append(dataclasses.replace(packed, parcel=parcel))
+            return True
+        self._waiting[key] = []
+        return False
+
+    def back(self, key, result):
+        """``result`` (of the one graded with ``key``) is back: (results for its twins, jobs to grade again)."""
+        twins = self._waiting.pop(key, [])
+        if self.cache.put(key, result):
+            return [self.cache.get(key, twin) for twin in twins], []
+        if key is not None:
+            self._alone.add(key)
+        return [], [dataclasses.replace(twin, parcel=None) for twin in twins]  # read again when sent

@@ -5,10 +5,11 @@ the worker starts (WarmSandbox) and reused for every task. This module keeps
 its imports to what grading a notebook needs (no gradebook, no database), so
 a worker is ready sooner.
 
-A task carries everything it grades as bytes (the submission, packed by the
-client; the week's Assignment, scattered once per worker), so a worker needs
-only the environment: the same grading code and package versions as the
-client, checked for every task (``environment``).
+A task carries everything it grades as bytes: the submission, packed by the
+client, and the digest of its week, whose Assignment every worker is given
+once, as it joins (WeekBundles). A worker needs only the environment: the same
+grading code and package versions as the client, checked for every task
+(``environment``).
 """
 
 import atexit
@@ -22,11 +23,13 @@ from pathlib import Path
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from ..collect.cache import assignment_digest
 from ..verdict.grade import error_reason, grade_submission
 from .kernels import KernelFactory, SandboxError, SandboxUnavailable
 
 _FACTORY = None
 _FACTORY_KEY = None
+_WEEKS = {}  # assignment digest -> [Assignment, how many WeekBundles hold it] (WeekBundles)
 # What a grade depends on besides the task's own bytes: these packages' versions, and the code below.
 PACKAGES = ("numpy", "nbformat", "ipykernel", "nbgrader")
 _CODE = {"grading": ("*.py",), "course_lib": ("*.py", "data/*")}  # as installed (pyproject's package data)
@@ -139,6 +142,14 @@ def grade_task(assignment, job, limits, sandbox, figures=False, unconfined=False
         return error_result(job, error_reason(e), traceback.format_exc())  # the text: instructor-only
 
 
+def grade_held_task(digest, job, limits, sandbox, figures=False, unconfined=False, environment=None):
+    """Dask task: ``grade_task`` against the week this worker was given under ``digest`` (WeekBundles)."""
+    held = _WEEKS.get(digest)
+    if held is None:
+        return error_result(job, "not graded: this worker was not given the week (its plugin failed: see its log)")
+    return grade_task(held[0], job, limits, sandbox, figures, unconfined, environment)
+
+
 def error_result(job, reason, tb=None):
     return {
         "student": job.student,
@@ -170,3 +181,31 @@ class WarmSandbox(WorkerPlugin):
 
     def teardown(self, worker):
         close_worker_factory()
+
+
+class WeekBundles(WorkerPlugin):
+    """The weeks of one session (each an Assignment: specs, skeleton, reference run, data files),
+    given to every worker once, as it joins; a task names its week by digest (grade_held_task).
+
+    Tasks then depend on no data Dask tracks, so the scheduler sends each to whichever worker
+    is free; data a task depended on would pull every task to the workers holding it (Dask's
+    memory manager keeps one copy once a worker idles). A worker that joins later gets the
+    weeks as it registers. Two sessions may share a cluster: a week stays while a plugin holds it.
+    """
+
+    def __init__(self, assignments):
+        self.weeks = {assignment_digest(a): a for a in assignments}
+        self.digest = {a.week: d for d, a in self.weeks.items()}
+        self.name = "nn-course-weeks-" + hashlib.sha256("".join(sorted(self.weeks)).encode()).hexdigest()[:16]
+
+    def setup(self, worker=None):
+        for digest, assignment in self.weeks.items():
+            _WEEKS.setdefault(digest, [assignment, 0])[1] += 1
+
+    def teardown(self, worker=None):
+        for digest in self.weeks:
+            held = _WEEKS.get(digest)
+            if held is not None:
+                held[1] -= 1
+                if held[1] <= 0:
+                    del _WEEKS[digest]
