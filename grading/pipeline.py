@@ -306,7 +306,7 @@ def grade_weeks(
         n_workers = 0
         cache = ResultCache(enabled=reuse)
         with writing_session(course):
-            runs = _run(assignments, jobs, workers, scheduler, config, progress, unconfined, cache, timeline)
+            runs = _run(assignments, jobs, workers, scheduler, config, progress, unconfined, cache, timeline, log)
             for result, n in runs:
                 n_workers = max(n_workers, n)
                 result["unconfined"] = unconfined
@@ -361,7 +361,9 @@ class Timeline:
             self.busy.append((end - result["seconds"], end))
 
 
-def _run(assignments, jobs, workers, scheduler, config, progress, unconfined=False, cache=None, timeline=None):
+def _run(
+    assignments, jobs, workers, scheduler, config, progress, unconfined=False, cache=None, timeline=None, log=None
+):
     """Yield (result, number of workers) as results complete (in this process when workers == 0).
 
     ``scheduler``: None (a local cluster), a scheduler's address or a GatewayTarget.
@@ -420,6 +422,8 @@ def _run(assignments, jobs, workers, scheduler, config, progress, unconfined=Fal
             client.register_plugin(WarmSandbox(*config, **opts))
             client.register_plugin(weeks)
         n_workers = len(client.scheduler_info()["workers"])
+        if not n_workers:  # an existing cluster may start workers only once tasks wait (an adaptive one)
+            (log or (lambda m: print(m, file=sys.stderr)))(_no_worker_yet(scheduler))
         timeline.ready()
         # Longest first (by the solution's run time): no long notebook is left alone at the end.
         ordered = sorted(jobs, key=lambda j: -assignments[j.week].expected_seconds)
@@ -459,6 +463,8 @@ def _run(assignments, jobs, workers, scheduler, config, progress, unconfined=Fal
                 except Exception as e:  # noqa: BLE001 - a worker died (killed, out of memory)
                     result = error_result(packed, f"the grading worker was lost ({type(e).__name__})")
                 timeline.done(result, back_at.pop(future.key, None))
+                if not n_workers:  # the first worker has joined
+                    n_workers = len(client.scheduler_info()["workers"])
                 reused, again = twins.back(key, result)
                 ready += reused
                 todo.extend((0, job) for job in reversed(again))  # next, before the rest
@@ -475,6 +481,17 @@ def _run(assignments, jobs, workers, scheduler, config, progress, unconfined=Fal
         if cluster is not None:
             cluster.close()
         gateway.close()
+
+
+def _no_worker_yet(scheduler):
+    """The warning for an existing cluster with no worker: tasks wait, and the instructor knows why."""
+    if isinstance(scheduler, GatewayTarget):
+        where, how = "the cluster", ""
+    else:
+        shown = for_terminal(scheduler, 200)
+        where, how = f"the cluster at {shown}", f"start `dask worker {shown}`; "
+    wait = f"the submissions wait for one ({how}Ctrl-C stops, and nothing graded so far is lost)"
+    return f"WARNING: {where} has no worker yet: {wait}"
 
 
 # Dask's own background work, which on a machine whose every core grades takes CPU from the kernels:

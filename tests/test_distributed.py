@@ -99,10 +99,11 @@ def _hidden(cmd, folder):
 
 
 @contextlib.contextmanager
-def loopback_cluster(workdir, n_workers=2, hide=None, preload=None):
+def loopback_cluster(workdir, n_workers=2, hide=None, preload=None, late=0):
     """A real `dask scheduler` and ``n_workers`` `dask worker` processes on loopback; yields the address.
 
     ``hide``: a folder none of them can see (each runs in its own mount namespace, a tmpfs over it).
+    ``late``: more workers, started 5 s after the address is yielded (not waited for).
     """
     bindir = Path(sys.executable).parent
     env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ['PATH']}")
@@ -130,7 +131,10 @@ def loopback_cluster(workdir, n_workers=2, hide=None, preload=None):
         from dask.distributed import Client
 
         with Client(address, timeout="60s") as c:
-            c.wait_for_workers(n_workers, timeout=120)
+            if n_workers:
+                c.wait_for_workers(n_workers, timeout=120)
+        for _ in range(late):
+            start(["sh", "-c", 'sleep 5 && exec "$@"', "sh", *worker])
         yield address
     finally:
         for p in procs[::-1]:
@@ -184,6 +188,21 @@ def test_workers_that_cannot_see_the_course_folder_grade_exactly_like_serial(
     assert summary.workers == 2 and len(summary.graded) == 6 and not summary.errors and not summary.failed
     assert cell_scores(toy_course, W) == serial_scores
     assert results_without_timings(toy_course) == serial
+
+
+def test_a_cluster_with_no_worker_yet_is_said_and_its_first_worker_grades_everything(
+    toy_course, serial_scores, tmp_path
+):
+    """An existing cluster may start workers only when tasks wait (an adaptive one): tasks go, with a warning."""
+    said = []
+    with loopback_cluster(tmp_path, n_workers=0, late=1) as address:
+        summary = grade_week(toy_course, W, scheduler=address, force=True, progress=False, log=said.append)
+    assert [m for m in said if "no worker" in m] == [
+        f"WARNING: the cluster at {address} has no worker yet: the submissions wait for one "
+        f"(start `dask worker {address}`; Ctrl-C stops, and nothing graded so far is lost)"
+    ]
+    assert summary.workers == 1 and len(summary.graded) == 6 and not summary.errors
+    assert cell_scores(toy_course, W) == serial_scores
 
 
 PRELOAD = """

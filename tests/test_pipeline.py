@@ -93,6 +93,7 @@ def test_local_workers_fork_from_a_server_take_one_task_each_and_see_this_enviro
         with _local_cluster(1) as cluster, Client(cluster) as client:
             assert list(client.run(os.getppid).values()) != [os.getpid()]
             assert client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.WORKER_SATURATION) == 1.0
+
             # Dask's background work, which takes CPU from the kernels, is off (QUIET_DASK).
             def timers(dask_worker=None, dask_scheduler=None):
                 server = dask_worker or dask_scheduler
