@@ -440,6 +440,19 @@ def test_a_symlinked_submission_file_is_not_staged(tmp_path):
     assert sorted(p.name for p in stage.iterdir()) == ["notes.txt"]
 
 
+def test_files_nested_too_deep_are_noted_not_silently_dropped(tmp_path):
+    from grading.collect.validate import read_submission
+
+    folder = tmp_path / "alice" / "week"
+    (folder / "a" / "b" / "c" / "d" / "e").mkdir(parents=True)
+    (folder / "week.ipynb").write_text("{}")
+    (folder / "a" / "b" / "c" / "d" / "kept.txt").write_text("four folders down")
+    (folder / "a" / "b" / "c" / "d" / "e" / "deep.txt").write_text("five folders down")
+    sub = read_submission(folder, "alice", "week", ["week"])
+    assert [rel for rel, _ in sub.extra_files] == ["a/b/c/d/kept.txt"]
+    assert sub.notes == ["folder a/b/c/d/e/ is nested more than 4 folders deep: nothing in it was read"]
+
+
 def test_host_side_removal_handles_locked_folders_and_never_follows_links(tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()

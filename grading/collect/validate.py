@@ -17,6 +17,7 @@ from ..sandbox.layers import read_regular
 MAX_NOTEBOOK_BYTES = 100 * 2**20
 MAX_EXTRA_BYTES = 50 * 2**20
 MAX_EXTRA_FILES = 500
+MAX_FOLDER_DEPTH = 4  # folders inside a submission that are read; a deeper one is noted, not read
 # A real notebook nests about 10 levels (cells, outputs, data, widget state); 64 leaves room
 # for JSON outputs and stays far below Python's recursion limit in every later step.
 MAX_JSON_DEPTH = 64
@@ -228,7 +229,10 @@ def _walk(folder, notes, depth=0, prefix=""):
             notes.append(f"symbolic link {rel} -> {target} ({where} the submission) was ignored")
             yield rel, Path(entry.path), "link"
         elif entry.is_dir(follow_symlinks=False):
-            if depth < 4:
+            if depth < MAX_FOLDER_DEPTH:
                 yield from _walk(entry.path, notes, depth + 1, rel + "/")
+            else:
+                deep = f"is nested more than {MAX_FOLDER_DEPTH} folders deep"
+                notes.append(f"folder {rel}/ {deep}: nothing in it was read")
         elif entry.is_file(follow_symlinks=False):
             yield rel, Path(entry.path), "file"
