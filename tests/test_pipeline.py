@@ -154,6 +154,17 @@ def test_resume_skips_graded_and_regrades_changed_or_forced(toy_course):
     assert len(forced.graded) == 4
 
 
+def test_resume_regrades_a_result_whose_gradebook_rows_are_gone(toy_course):
+    """The sidecar says graded, but the gradebook lost the submission (a restored backup): graded again."""
+    class_of_students(toy_course)
+    grade_week(toy_course, W, workers=0, progress=False)
+    with toy_course.gradebook() as gb:
+        gb.remove_submission(W, "alice")
+    again = grade_week(toy_course, W, workers=0, progress=False)
+    assert [g[0] for g in again.graded] == ["alice"] and len(again.skipped) == 3
+    assert totals(toy_course, W)["alice"][0] == 3
+
+
 def test_bad_submissions_get_clear_reasons_and_are_never_modified(toy_course, tmp_path):
     rel = release_nb(toy_course)
     good = toy.solved(rel)
