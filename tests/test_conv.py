@@ -199,6 +199,20 @@ def test_maxpool_routes_the_gradient_to_the_argmax_only_and_ties_to_the_first():
     np.testing.assert_array_equal(dX, [[10.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 20.0]])
 
 
+def test_a_nan_in_a_pool_window_is_its_maximum_and_the_gradient_goes_where_the_docstring_says():
+    def pool(values):
+        A, cache = nn.maxpool_forward(np.array(values).reshape(1, 2, 2, 1))
+        return A.ravel(), nn.maxpool_backward(np.ones_like(A), cache).ravel()
+
+    for values, grad in [
+        ([1.0, 5.0, np.nan, 7.0], [0, 1, 0, 0]),  # the argmax of 1, 5, read before the NaN
+        ([np.nan, 5.0, 2.0, 7.0], [1, 0, 0, 0]),  # the NaN, read first
+    ]:
+        A, dX = pool(values)
+        assert np.isnan(A).all() and np.isnan(np.max(values))
+        np.testing.assert_array_equal(dX, grad)
+
+
 def test_overlapping_pool_windows_add_up_their_gradients():
     X = np.array([0.0, 9.0, 1.0, 2.0]).reshape(1, 1, 4, 1)
     _, cache = nn.maxpool_forward(X, (1, 2), (1, 1))  # windows [0,9], [9,1], [1,2]

@@ -170,7 +170,9 @@ def maxpool_forward(X, pool_size=(2, 2), strides=None, padding="valid"):
     order (top row first, then left to right), like np.argmax and PyTorch's
     CPU max_pool2d. At a tie max has no derivative; routing the whole gradient to
     one of the tied entries is a valid subgradient. "same" pads with −∞, so the
-    padding is never the maximum.
+    padding is never the maximum. A window holding a NaN (training has diverged)
+    has the maximum NaN, as np.max gives; its gradient goes to the argmax of the
+    entries read before the first NaN, or to the NaN when it is read first.
 
     The loop runs over the ph·pw offsets of a window, each a strided slice
     covering every window at once: ph·pw elementwise maxima on whole arrays.
