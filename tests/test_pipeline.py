@@ -123,20 +123,24 @@ def test_every_worker_is_given_the_weeks_once_even_one_that_joins_later_and_they
     d1, d2 = assignment_digest(week1), assignment_digest(week2)
     both, second = WeekBundles([week1, week2]), WeekBundles([week2])  # two sessions on one cluster
     assert both.digest == {"week1": d1, "week2": d2} and both.name != second.name
+    third = WeekBundles([week2])  # a third session grading the same week as the second, at the same time
+    assert third.name not in (both.name, second.name)
 
     def held():
         return sorted((d, h[0].week, h[1]) for d, h in worker._WEEKS.items())
 
     with _local_cluster(1) as cluster, Client(cluster) as client:
-        client.register_plugin(both)
-        client.register_plugin(second)
+        for plugin in (both, second, third):
+            client.register_plugin(plugin)
         cluster.scale(2)
         client.wait_for_workers(2)
-        want = sorted([(d1, "week1", 1), (d2, "week2", 2)])
+        want = sorted([(d1, "week1", 1), (d2, "week2", 3)])
         assert list(client.run(held).values()) == [want, want]  # the late worker too
         client.unregister_worker_plugin(both.name)
-        assert list(client.run(held).values()) == [[(d2, "week2", 1)]] * 2  # still held by the other session
+        assert list(client.run(held).values()) == [[(d2, "week2", 2)]] * 2  # still held by the other sessions
         client.unregister_worker_plugin(second.name)
+        assert list(client.run(held).values()) == [[(d2, "week2", 1)]] * 2
+        client.unregister_worker_plugin(third.name)
         assert list(client.run(held).values()) == [[], []]
     lost = grade_held_task("0" * 64, Job("ann", "week1", "submitted/ann/week1"), None, True, environment={})
     assert (lost["student"], lost["status"]) == ("ann", "error") and "was not given the week" in lost["reason"]

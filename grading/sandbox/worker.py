@@ -19,6 +19,7 @@ import importlib.metadata
 import os
 import sys
 import traceback
+import uuid
 from pathlib import Path
 
 from distributed.diagnostics.plugin import WorkerPlugin
@@ -190,13 +191,15 @@ class WeekBundles(WorkerPlugin):
     Tasks then depend on no data Dask tracks, so the scheduler sends each to whichever worker
     is free; data a task depended on would pull every task to the workers holding it (Dask's
     memory manager keeps one copy once a worker idles). A worker that joins later gets the
-    weeks as it registers. Two sessions may share a cluster: a week stays while a plugin holds it.
+    weeks as it registers. Sessions may share a cluster (say, a class split with --students):
+    a week stays on a worker while any session's plugin holds it.
     """
 
     def __init__(self, assignments):
         self.weeks = {assignment_digest(a): a for a in assignments}
         self.digest = {a.week: d for d, a in self.weeks.items()}
-        self.name = "nn-course-weeks-" + hashlib.sha256("".join(sorted(self.weeks)).encode()).hexdigest()[:16]
+        # One name per session: sessions grading the same weeks at once each hold them, and each removes its own.
+        self.name = f"nn-course-weeks-{uuid.uuid4().hex}"
 
     def setup(self, worker=None):
         for digest, assignment in self.weeks.items():
