@@ -387,6 +387,7 @@ def _run(
     """
     from tqdm.auto import tqdm
 
+    log = log or (lambda msg: print(msg, file=sys.stderr))
     cache = cache or ResultCache(enabled=False)
     timeline = timeline or Timeline(time.monotonic())
 
@@ -419,6 +420,7 @@ def _run(
     from dask.distributed import Client, as_completed
 
     weeks = WeekBundles(assignments.values())  # every worker is given the weeks once, as it joins
+    plugins = (WarmSandbox(*config, **opts), weeks)  # this session's: removed from a remote cluster at its end
     cluster, gateway = None, contextlib.ExitStack()
     if isinstance(scheduler, GatewayTarget):  # a cluster started here is shut down when grading ends
         client = gateway.enter_context(gateway_client(scheduler))
@@ -428,16 +430,17 @@ def _run(
         except OSError as e:
             raise CourseError(f"cannot connect to the Dask scheduler at {for_terminal(scheduler, 200)} ({e})") from None
     else:
-        cluster = _local_cluster(workers or os.cpu_count() or 1, WarmSandbox(*config, **opts), weeks)
+        cluster = _local_cluster(workers or os.cpu_count() or 1, *plugins)
         client = Client(cluster)
     bar = new_bar()  # only once the workers are there: a failure to connect is not drawn as progress
     try:
         if scheduler:
-            client.register_plugin(WarmSandbox(*config, **opts))
-            client.register_plugin(weeks)
-        n_workers = len(client.scheduler_info()["workers"])
+            for plugin in plugins:
+                client.register_plugin(plugin)
+        n_workers = _worker_count(client)
         if not n_workers:  # an existing cluster may start workers only once tasks wait (an adaptive one)
-            (log or (lambda m: print(m, file=sys.stderr)))(_no_worker_yet(scheduler))
+            log(_no_worker_yet(scheduler))
+        counted = time.monotonic()
         timeline.ready()
         # Longest first (by the solution's run time): no long notebook is left alone at the end.
         ordered = sorted(jobs, key=lambda j: -assignments[j.week].expected_seconds)
@@ -477,8 +480,8 @@ def _run(
                 except Exception as e:  # noqa: BLE001 - a worker died (killed, out of memory)
                     result = error_result(packed, f"the grading worker was lost ({type(e).__name__})")
                 timeline.done(result, back_at.pop(future.key, None))
-                if not n_workers:  # the first worker has joined
-                    n_workers = len(client.scheduler_info()["workers"])
+                if scheduler and (not n_workers or time.monotonic() - counted > 5):  # workers join, clusters grow
+                    n_workers, counted = max(n_workers, _worker_count(client)), time.monotonic()
                 reused, again = twins.back(key, result)
                 ready += reused
                 todo.extend((0, job) for job in reversed(again))  # next, before the rest
@@ -488,13 +491,19 @@ def _run(
             yield result, n_workers
     finally:
         bar.close()
-        if scheduler:  # the weeks leave the cluster with this session
-            with contextlib.suppress(Exception):  # a cluster that is gone took them along
-                client.unregister_worker_plugin(weeks.name)
+        if scheduler and client.status == "running":  # the weeks and the warm sandbox leave with this session
+            for plugin in plugins:
+                with contextlib.suppress(Exception):  # a cluster that is gone took them along
+                    client.unregister_worker_plugin(plugin.name)
         client.close()
         if cluster is not None:
             cluster.close()
         gateway.close()
+
+
+def _worker_count(client):
+    """How many workers the cluster has now (one round trip; the workers' details are not fetched)."""
+    return client.scheduler_info(n_workers=0)["n_workers"]
 
 
 def _no_worker_yet(scheduler):
@@ -508,10 +517,15 @@ def _no_worker_yet(scheduler):
     return f"WARNING: {where} has no worker yet: {wait}"
 
 
-# Dask's own background work, which on a machine whose every core grades takes CPU from the kernels:
-# an event-loop check 50 times a second in every process, a statistical profiler sampling each
-# worker 100 times a second, and work stealing, which has nothing to move when a worker holds one task.
-QUIET_DASK = {
+# What grading wants from every Dask cluster it runs on: set here for a local one; the image
+# (deploy/Containerfile) and the lab recipe (docs/cluster.md) set the same for remote ones.
+DASK_SETTINGS = {
+    # A worker holds only the task it runs, once more tasks wait than the workers have threads
+    # twice over (Dask queues only then): the next goes to the first worker that is free.
+    "distributed.scheduler.worker-saturation": 1.0,
+    # Dask's background work, which takes CPU from the kernels when every core grades: an
+    # event-loop check 50 times a second in every process, a statistical profiler sampling
+    # each worker 100 times a second, and work stealing, which has little to move then.
     "distributed.admin.tick.interval": "1s",
     "distributed.worker.profile.enabled": False,
     "distributed.scheduler.work-stealing": False,
@@ -524,28 +538,20 @@ _SANDBOX_SWITCHES = ("COURSE_NO_BWRAP", "COURSE_NO_CGROUP", "COURSE_SANDBOX_TMP"
 def _local_cluster(n_workers, *plugins):
     """``n_workers`` worker processes on this machine, each running ``plugins`` as it starts (WarmSandbox, WeekBundles).
 
-    Two settings shorten the part of a session that one worker cannot share with another:
+    The workers fork from a server that imported Dask once ("forkserver"), instead of each
+    starting an interpreter that imports it again: on two cores they no longer compete for
+    the CPU at the start, and they exit sooner at the end. The server lives as long as this
+    process, so each worker is given this process's environment now.
 
-    * the workers fork from a server that imported Dask once ("forkserver"), instead of
-      each starting an interpreter that imports it again: on two cores they no longer
-      compete for the CPU at the start, and they exit sooner at the end. The server lives
-      as long as this process, so each worker is given this process's environment now;
-    * a worker holds only the task it runs (worker-saturation 1.0): the next submission,
-      longest first, goes to the first worker that is free, never behind a task on a busy
-      one while the other worker idles at the end of the session.
-
-    Dask's background work is turned down (QUIET_DASK): with a worker on every core, it
-    slowed each task by about 6%.
+    DASK_SETTINGS: a worker holds only the task it runs, so the next submission (longest
+    first) never waits behind a busy worker while another idles; and Dask's background
+    work is turned down, which with a worker on every core slowed each task by 6-10%.
     """
     import dask
     from dask.distributed import LocalCluster
 
     env = {**{k: "" for k in _SANDBOX_SWITCHES}, **os.environ}
-    settings = {
-        "distributed.worker.multiprocessing-method": "forkserver",
-        "distributed.scheduler.worker-saturation": 1.0,
-        **QUIET_DASK,
-    }
+    settings = {"distributed.worker.multiprocessing-method": "forkserver", **DASK_SETTINGS}
     with dask.config.set(settings):
         return LocalCluster(
             n_workers=n_workers,

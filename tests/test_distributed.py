@@ -99,11 +99,11 @@ def _hidden(cmd, folder):
 
 
 @contextlib.contextmanager
-def loopback_cluster(workdir, n_workers=2, hide=None, preload=None, late=0):
+def loopback_cluster(workdir, n_workers=2, hide=None, preload=None, late=None):
     """A real `dask scheduler` and ``n_workers`` `dask worker` processes on loopback; yields the address.
 
     ``hide``: a folder none of them can see (each runs in its own mount namespace, a tmpfs over it).
-    ``late``: more workers, started 5 s after the address is yielded (not waited for).
+    ``late``: a path; one more worker starts once a file is there (not waited for).
     """
     bindir = Path(sys.executable).parent
     env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ['PATH']}")
@@ -133,8 +133,8 @@ def loopback_cluster(workdir, n_workers=2, hide=None, preload=None, late=0):
         with Client(address, timeout="60s") as c:
             if n_workers:
                 c.wait_for_workers(n_workers, timeout=120)
-        for _ in range(late):
-            start(["sh", "-c", 'sleep 5 && exec "$@"', "sh", *worker])
+        if late:
+            start(["sh", "-c", 'while [ ! -e "$0" ]; do sleep 0.1; done; exec "$@"', str(late), *worker])
         yield address
     finally:
         for p in procs[::-1]:
@@ -194,9 +194,14 @@ def test_a_cluster_with_no_worker_yet_is_said_and_its_first_worker_grades_everyt
     toy_course, serial_scores, tmp_path
 ):
     """An existing cluster may start workers only when tasks wait (an adaptive one): tasks go, with a warning."""
-    said = []
-    with loopback_cluster(tmp_path, n_workers=0, late=1) as address:
-        summary = grade_week(toy_course, W, scheduler=address, force=True, progress=False, log=said.append)
+    said, flag = [], tmp_path / "start a worker"
+
+    def log(message):  # the worker starts only once the warning is said
+        said.append(message)
+        flag.touch()
+
+    with loopback_cluster(tmp_path, n_workers=0, late=flag) as address:
+        summary = grade_week(toy_course, W, scheduler=address, force=True, progress=False, log=log)
     assert [m for m in said if "no worker" in m] == [
         f"WARNING: the cluster at {address} has no worker yet: the submissions wait for one "
         f"(start `dask worker {address}`; Ctrl-C stops, and nothing graded so far is lost)"

@@ -94,7 +94,7 @@ def test_local_workers_fork_from_a_server_take_one_task_each_and_see_this_enviro
             assert list(client.run(os.getppid).values()) != [os.getpid()]
             assert client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.WORKER_SATURATION) == 1.0
 
-            # Dask's background work, which takes CPU from the kernels, is off (QUIET_DASK).
+            # Dask's background work, which takes CPU from the kernels, is off (DASK_SETTINGS).
             def timers(dask_worker=None, dask_scheduler=None):
                 server = dask_worker or dask_scheduler
                 pcs = server.periodic_callbacks
@@ -118,9 +118,11 @@ def test_every_worker_is_given_the_weeks_once_even_one_that_joins_later_and_they
     from grading.sandbox.worker import WeekBundles, grade_held_task
     from grading.verdict.grade import Job
 
-    week1 = SimpleNamespace(week="week1", notebooks={"week1": "spec 1"}, source_files={"data.csv": b"1,2"})
-    week2 = SimpleNamespace(week="week2", notebooks={"week2": "spec 2"}, source_files={})
+    week1 = SimpleNamespace(week="week1", fingerprint="f1", notebooks={"week1": "spec 1"}, source_files={"d": b"1"})
+    week2 = SimpleNamespace(week="week2", fingerprint="f2", notebooks={"week2": "spec 2"}, source_files={})
     d1, d2 = assignment_digest(week1), assignment_digest(week2)
+    # Every result records its week's fingerprint: a week whose release changed is another week here.
+    assert assignment_digest(SimpleNamespace(**{**vars(week1), "fingerprint": "f1 edited"})) != d1
     both, second = WeekBundles([week1, week2]), WeekBundles([week2])  # two sessions on one cluster
     assert both.digest == {"week1": d1, "week2": d2} and both.name != second.name
     third = WeekBundles([week2])  # a third session grading the same week as the second, at the same time
@@ -144,6 +146,28 @@ def test_every_worker_is_given_the_weeks_once_even_one_that_joins_later_and_they
         assert list(client.run(held).values()) == [[], []]
     lost = grade_held_task("0" * 64, Job("ann", "week1", "submitted/ann/week1"), None, True, environment={})
     assert (lost["student"], lost["status"]) == ("ann", "error") and "was not given the week" in lost["reason"]
+
+
+def test_the_warm_sandbox_is_closed_only_when_the_last_session_on_a_worker_leaves():
+    """Two sessions on one cluster: the first to end must not close the sandbox under the other's task."""
+    import grading.sandbox.worker as worker
+    from grading.sandbox.layers import Limits
+    from grading.sandbox.worker import WarmSandbox
+
+    first, second = (WarmSandbox(Limits(), False, unconfined=True) for _ in range(2))
+    assert first.name != second.name  # else registering the second would tear the first down
+    try:
+        first.setup()
+        second.setup()
+        factory = worker._FACTORY
+        assert factory is not None
+        first.teardown()
+        assert worker._FACTORY is factory  # the other session still grades here
+        second.teardown()
+        assert worker._FACTORY is None
+    finally:
+        worker.close_worker_factory()
+        worker._WARM = 0
 
 
 def test_resume_skips_graded_and_regrades_changed_or_forced(toy_course):

@@ -35,8 +35,10 @@ _REUSABLE_RUNS = (None, "ok")
 
 
 def assignment_digest(assignment):
-    """A hash of the trusted bundle a submission is graded against (its specs, skeleton and reference)."""
-    return hashlib.sha256(pickle.dumps((assignment.week, assignment.notebooks, assignment.source_files))).hexdigest()
+    """A hash of the trusted bundle a submission is graded against (its specs, skeleton, reference and the
+    fingerprint every result records)."""
+    bundle = (assignment.week, assignment.fingerprint, assignment.notebooks, assignment.source_files)
+    return hashlib.sha256(pickle.dumps(bundle)).hexdigest()
 
 
 def cache_key(assignment, job, config, environment, trusted=None):

@@ -31,6 +31,7 @@ from .kernels import KernelFactory, SandboxError, SandboxUnavailable
 _FACTORY = None
 _FACTORY_KEY = None
 _WEEKS = {}  # assignment digest -> [Assignment, how many WeekBundles hold it] (WeekBundles)
+_WARM = 0  # how many sessions' WarmSandbox plugins this worker holds
 # What a grade depends on besides the task's own bytes: these packages' versions, and the code below.
 PACKAGES = ("numpy", "nbformat", "ipykernel", "nbgrader")
 _CODE = {"grading": ("*.py",), "course_lib": ("*.py", "data/*")}  # as installed (pyproject's package data)
@@ -165,14 +166,19 @@ def error_result(job, reason, tb=None):
 
 
 class WarmSandbox(WorkerPlugin):
-    """Start each worker's sandbox as soon as the worker starts, before any task arrives."""
+    """Start each worker's sandbox as soon as the worker starts, before any task arrives.
 
-    name = "nn-course-sandbox"
+    One per session: sessions sharing a cluster each register their own, and the sandbox
+    is closed only when the last of them leaves (never under another session's task).
+    """
 
     def __init__(self, limits, sandbox, figures=False, unconfined=False):
         self.limits, self.sandbox, self.figures, self.unconfined = limits, sandbox, figures, unconfined
+        self.name = f"nn-course-sandbox-{uuid.uuid4().hex}"
 
-    def setup(self, worker):
+    def setup(self, worker=None):
+        global _WARM
+        _WARM += 1
         environment()  # hashed now, close to when this worker imported its code
         try:
             worker_factory(self.limits, self.sandbox, self.figures, self.unconfined)
@@ -180,8 +186,11 @@ class WarmSandbox(WorkerPlugin):
             # Each task retries and reports the reason in the summary (see grade_task).
             print(f"could not warm the sandbox: {type(e).__name__}: {e}", file=sys.stderr)
 
-    def teardown(self, worker):
-        close_worker_factory()
+    def teardown(self, worker=None):
+        global _WARM
+        _WARM -= 1
+        if _WARM <= 0:
+            close_worker_factory()
 
 
 class WeekBundles(WorkerPlugin):
